@@ -1,0 +1,41 @@
+# Two commands do all set-up: `make build` and `make test`.
+# Each creates .venv and installs the pinned dependencies when they are missing or changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: build test lint bench clean help
+
+help:
+	@echo "make build   build the site into output/ (offline works: locked editions need no network)"
+	@echo "make test    run every test (needs java and chromium; .ci/run installs them)"
+	@echo "make lint    ruff check and format check"
+	@echo "make bench   run the carnival benchmark"
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	@touch $(NODE_STAMP)
+
+build: $(STAMP)
+	$(BIN)/invoke build
+
+test: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/carnival_bench.py
+
+clean:
+	rm -rf output .carnival-cache

@@ -1,0 +1,86 @@
+"""Development settings: relative links, complete site with every feed."""
+
+AUTHOR = "Marisol Quint"
+SITENAME = "The Warm Introduction"
+SITESUBTITLE = "Plain advice on networking for a job search"
+SITEURL = ""
+
+PATH = "content"
+PAGE_PATHS = ["pages"]
+ARTICLE_PATHS = ["posts"]
+STATIC_PATHS = ["extra"]
+EXTRA_PATH_METADATA = {"extra/robots.txt": {"path": "robots.txt"}}
+TIMEZONE = "UTC"
+DEFAULT_LANG = "en"
+DEFAULT_DATE_FORMAT = "%B %-d, %Y"
+
+THEME = "theme"
+# Autoescape everything our templates print; trusted HTML (our own Markdown) is marked |safe.
+JINJA_ENVIRONMENT = {"autoescape": True, "trim_blocks": True, "lstrip_blocks": True, "extensions": []}
+
+# Permanent URLs: dates and slugs never change, so feed ids never change.
+ARTICLE_URL = "{date:%Y}/{date:%m}/{slug}.html"
+ARTICLE_SAVE_AS = ARTICLE_URL
+PAGE_URL = "{slug}/"
+PAGE_SAVE_AS = "{slug}/index.html"
+CATEGORY_URL = "category/{slug}/"
+CATEGORY_SAVE_AS = "category/{slug}/index.html"
+TAG_URL = "tag/{slug}/"
+TAG_SAVE_AS = "tag/{slug}/index.html"
+AUTHOR_URL = "author/{slug}/"
+AUTHOR_SAVE_AS = "author/{slug}/index.html"
+YEAR_ARCHIVE_URL = "{date:%Y}/"
+YEAR_ARCHIVE_SAVE_AS = "{date:%Y}/index.html"
+MONTH_ARCHIVE_URL = "{date:%Y}/{date:%m}/"
+MONTH_ARCHIVE_SAVE_AS = "{date:%Y}/{date:%m}/index.html"
+ARCHIVES_URL = "archives/"
+ARCHIVES_SAVE_AS = "archives/index.html"
+CATEGORIES_URL = "categories/"
+CATEGORIES_SAVE_AS = "categories/index.html"
+TAGS_URL = "tags/"
+TAGS_SAVE_AS = "tags/index.html"
+AUTHORS_URL = "authors/"
+AUTHORS_SAVE_AS = "authors/index.html"
+DIRECT_TEMPLATES = ["index", "archives", "categories", "tags", "authors", "404"]
+PAGINATED_TEMPLATES = {"index": None, "tag": None, "category": None, "author": None}
+DEFAULT_PAGINATION = 6
+PAGINATION_PATTERNS = (
+    (1, "{url}", "{save_as}"),
+    (2, "{base_name}/page/{number}/", "{base_name}/page/{number}/index.html"),
+)
+
+# Feeds: on in development too, full content, per category and per tag.
+FEED_DOMAIN = SITEURL
+FEED_ALL_ATOM = "feeds/all.atom.xml"
+FEED_ALL_RSS = "feeds/all.rss.xml"
+CATEGORY_FEED_ATOM = "feeds/category/{slug}.atom.xml"
+CATEGORY_FEED_RSS = "feeds/category/{slug}.rss.xml"
+TAG_FEED_ATOM = "feeds/tag/{slug}.atom.xml"
+TAG_FEED_RSS = "feeds/tag/{slug}.rss.xml"
+AUTHOR_FEED_ATOM = None
+AUTHOR_FEED_RSS = None
+TRANSLATION_FEED_ATOM = None
+TRANSLATION_FEED_RSS = None
+FEED_MAX_ITEMS = None
+RSS_FEED_SUMMARY_ONLY = False
+
+MENUITEMS = (("Archives", "archives/"), ("Carnivals", "carnival/"))
+DISPLAY_PAGES_ON_MENU = True
+DISPLAY_CATEGORIES_ON_MENU = False
+
+PLUGIN_PATHS = ["plugins"]
+PLUGINS = ["blog_carnival"]
+
+# Carnival host (defaults live in plugins/blog_carnival/settings.py).
+CARNIVAL_PATH = "carnival"
+CARNIVAL_CACHE_PATH = ".carnival-cache"
+CARNIVAL_OFFLINE = False
+CARNIVAL_TIMEOUT = 10
+CARNIVAL_MAX_BYTES = 10 * 1024 * 1024
+CARNIVAL_CONCURRENCY = 32
+CARNIVAL_USER_AGENT = "TheWarmIntroduction-Carnival/1.0 (+carnival host; The Warm Introduction)"
+CARNIVAL_ALLOWED_PRIVATE_HOSTS = []
+
+DELETE_OUTPUT_DIRECTORY = False
+RELATIVE_URLS = True
+LOAD_CONTENT_CACHE = False

@@ -1,0 +1,83 @@
+"""URL helpers: canonical forms for matching, and the only links readers may click."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+# Query parameters that only track the click and never change the page.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "ref",
+        "ref_src",
+        "_hsenc",
+        "_hsmi",
+        "yclid",
+    }
+)
+SAFE_SCHEMES = ("http", "https")
+
+
+def _is_tracking(name: str) -> bool:
+    name = name.lower()
+    return name.startswith("utm_") or name in TRACKING_PARAMS
+
+
+def canonical_url(url: str) -> str:
+    """A key under which two spellings of the same post URL compare equal.
+
+    Ignores the scheme (http/https), host case, a leading ``www.``, default ports, the
+    fragment, a trailing slash or ``index.html``, tracking parameters (``utm_*`` and
+    friends) and query-parameter order. Never raises: junk in, junk key out.
+    """
+    text = (url or "").strip()
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").lower().rstrip(".")
+        port = parts.port
+    except ValueError:
+        return text
+    if host.startswith("www."):
+        host = host[4:]
+    netloc = host
+    if port and port not in (80, 443):
+        netloc = f"{host}:{port}"
+    path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~%")
+    for suffix in ("/index.html", "/index.htm", "/index.php"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    path = path.rstrip("/")
+    query = urlencode(
+        sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k))
+    )
+    return urlunsplit(("", netloc, path, query, "")).lstrip("/")
+
+
+def safe_link(url: str | None, base: str | None = None) -> str | None:
+    """Return ``url`` resolved against ``base`` if it is an absolute http(s) URL, else None.
+
+    This is the gate for every link a reader can click: ``javascript:``, ``data:``,
+    protocol-relative tricks, control characters and host-less URLs all come out None.
+    """
+    if not url:
+        return None
+    text = url.strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text) or any(c.isspace() for c in text):
+        return None
+    try:
+        resolved = urljoin(base, text) if base else text
+        parts = urlsplit(resolved)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in SAFE_SCHEMES or not host:
+        return None
+    if "\\" in parts.netloc or "@" in parts.netloc and not parts.username:
+        return None
+    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, parts.fragment))
