@@ -1,0 +1,216 @@
+"""The thin layer between the carnival core and Pelican: signals, Articles, the writer.
+
+- initialized: read settings and carnival files once; a bad file stops the build.
+- article_generator_pretaxonomy: resolve editions (locks, else fetch through the cache),
+  add each hosted roundup as an Article (so it is in the index, archives and feeds),
+  and mark our posts that were carnival entries.
+- get_generators: CarnivalGenerator writes the carnival indexes, edition feeds and OPML
+  through Pelican's Writer.
+- finalized: print the report; in strict mode a failed feed fails the build.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pelican import signals
+from pelican.contents import Article
+from pelican.generators import Generator
+from pelican.log import console
+from pelican.urlwrappers import Author, Category, Tag
+from pelican.utils import order_content
+
+from .cache import HttpCache
+from .config import Carnival, load_carnivals
+from .errors import StrictModeError
+from .fetch import Fetcher, FetchSettings
+from .lock import LockError, read_lock
+from .pipeline import EditionResult, Resolver, from_lock
+from .render import carnival_view, edition_view, entry_notice, opml_template, roundup_html, summary_html
+from .report import render_report
+from .settings import CarnivalSettings, read_settings
+
+logger = logging.getLogger(__name__)
+STATE_KEY = "_carnival_state"
+
+
+@dataclass
+class BuildState:
+    """Everything the carnival learned in this build, shared through Pelican's context."""
+
+    settings: CarnivalSettings
+    carnivals: tuple[Carnival, ...]
+    results: dict[str, EditionResult] = field(default_factory=dict)
+    articles: dict[str, list[Article]] = field(default_factory=dict)  # carnival slug -> roundups
+    views: dict = field(default_factory=dict)
+
+
+def fetch_settings(settings: CarnivalSettings) -> FetchSettings:
+    return FetchSettings(
+        timeout=settings.timeout,
+        deadline=settings.deadline,
+        max_bytes=settings.max_bytes,
+        concurrency=settings.concurrency,
+        per_host=settings.per_host,
+        user_agent=settings.user_agent,
+        allowed_private_hosts=settings.allowed_private_hosts,
+        offline=settings.offline,
+    )
+
+
+def make_resolver(settings: CarnivalSettings, progress=None) -> tuple[Resolver, Fetcher]:
+    cache = HttpCache(settings.cache_path / "http")
+    fetcher = Fetcher(fetch_settings(settings), cache)
+    resolver = Resolver(fetcher, cache=cache, parse_cache=settings.cache_path / "parsed",
+                        excerpt_words=settings.excerpt_words, progress=progress)
+    return resolver, fetcher
+
+
+def on_initialized(pelican) -> None:
+    base = Path(pelican.settings.get("PATH", ".")).resolve().parent
+    settings = read_settings(pelican.settings, base)
+    carnivals = load_carnivals(settings.path)
+    pelican.settings[STATE_KEY] = BuildState(settings=settings, carnivals=carnivals)
+
+
+def resolve_all(state: BuildState) -> None:
+    """Locked editions from their locks; the rest fetched together, with a progress bar."""
+    to_fetch = []
+    for carnival in state.carnivals:
+        for edition in carnival.editions:
+            if edition.external:
+                continue
+            try:
+                locked = read_lock(edition.lock_path)
+            except LockError as exc:
+                logger.error("carnival: %s", exc)
+                locked = None
+            if locked is not None:
+                state.results[edition.key] = from_lock(carnival, edition, locked)
+            else:
+                to_fetch.append((carnival, edition))
+    if not to_fetch:
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("carnival: fetching feeds"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("fetch", total=None)
+        resolver, fetcher = make_resolver(state.settings, progress=lambda _r: bar.advance(task))
+        with fetcher:
+            state.results.update(resolver.resolve(to_fetch))
+
+
+def on_pretaxonomy(generator) -> None:
+    state: BuildState | None = generator.settings.get(STATE_KEY)
+    if state is None:
+        return
+    resolve_all(state)
+    settings = generator.settings
+    category = Category(settings.get("CARNIVAL_CATEGORY", "Carnival"), settings)
+    by_key = {}
+    for carnival in state.carnivals:
+        view = carnival_view(carnival, dict(state.settings.urls))
+        state.views[carnival.slug] = view
+        roundups = []
+        for edition in carnival.editions:
+            by_key[edition.key] = (carnival, edition)
+            if edition.external:
+                continue
+            result = state.results[edition.key]
+            eview = edition_view(view, edition)
+            metadata = {
+                "title": eview.full_title,
+                "date": eview.date,
+                "slug": f"{carnival.slug}-{edition.number}",
+                "category": category,
+                "tags": [Tag(carnival.title, settings)],
+                "author": Author(edition.host.name, settings),
+                "authors": [Author(edition.host.name, settings)],
+                "summary": summary_html(carnival, edition, result),
+                "template": "roundup",
+                "url": state.settings.urls["CARNIVAL_EDITION_URL"].format(carnival=carnival.slug, number=edition.number),
+                "save_as": state.settings.urls["CARNIVAL_EDITION_SAVE_AS"].format(
+                    carnival=carnival.slug, number=edition.number),
+                "status": "published",
+            }
+            article = Article(roundup_html(carnival, edition, result), metadata=metadata, settings=settings,
+                              source_path=str(edition.path), context=generator.context)
+            article.carnival = view
+            article.edition = eview
+            roundups.append(article)
+        state.articles[carnival.slug] = roundups
+        generator.articles.extend(roundups)
+    generator.articles = order_content(generator.articles, settings["ARTICLE_ORDER_BY"])
+    _mark_entries(generator.articles + generator.hidden_articles, by_key, state)
+
+
+def _mark_entries(articles, by_key, state: BuildState) -> None:
+    """Posts with `Carnival: <carnival>/<number>` say so and link to the roundup."""
+    for article in articles:
+        ref = article.metadata.get("carnival")
+        if not isinstance(ref, str) or getattr(article, "template", "") == "roundup":
+            continue
+        found = by_key.get(ref.strip().strip("/"))
+        if found is None:
+            logger.warning("carnival: %s names carnival %r, which no carnival/ file defines",
+                           article.source_path, ref)
+            continue
+        carnival, edition = found
+        url = edition.roundup_url or state.settings.urls["CARNIVAL_EDITION_URL"].format(
+            carnival=carnival.slug, number=edition.number)
+        article.carnival_entry = entry_notice(carnival, edition, url, edition.external)
+
+
+class CarnivalGenerator(Generator):
+    """Writes the carnival pages that are not Articles: indexes, edition feeds, OPML."""
+
+    def generate_context(self) -> None:
+        pass
+
+    def generate_output(self, writer) -> None:
+        state: BuildState | None = self.settings.get(STATE_KEY)
+        if state is None or not state.carnivals:
+            return
+        urls = state.settings.urls
+        views = [state.views[c.slug] for c in state.carnivals if c.slug in state.views]
+        writer.write_file(urls["CARNIVALS_SAVE_AS"], self.get_template("carnivals"), self.context,
+                          relative_urls=self.settings["RELATIVE_URLS"], carnivals=views,
+                          url=urls["CARNIVALS_URL"])
+        for carnival in state.carnivals:
+            view = state.views[carnival.slug]
+            writer.write_file(urls["CARNIVAL_SAVE_AS"].format(carnival=carnival.slug),
+                              self.get_template("carnival_index"), self.context,
+                              relative_urls=self.settings["RELATIVE_URLS"], carnival=view,
+                              editions_by_year=view.editions_by_year, url=view.url)
+            roundups = sorted(state.articles.get(carnival.slug, []), key=lambda a: a.date, reverse=True)
+            for feed_type, path in (("atom", view.atom_url), ("rss", view.rss_url)):
+                writer.write_feed(roundups, self.context, path, feed_type=feed_type,
+                                  feed_title=carnival.title)
+            writer.write_file(view.opml_url, opml_template(), self.context,
+                              relative_urls=False, carnival=view, contributors=carnival.contributors)
+
+
+def get_generators(pelican):
+    return CarnivalGenerator
+
+
+def on_finalized(pelican) -> None:
+    state: BuildState | None = pelican.settings.get(STATE_KEY)
+    if state is None or not state.carnivals:
+        return
+    report = render_report(state.carnivals, state.results)
+    console.print(report.text)
+    for line in report.failures:
+        logger.warning("carnival: %s", line)
+    if state.settings.strict and report.failures:
+        raise StrictModeError(f"carnival: strict mode: {len(report.failures)} feed failure(s)")
+
+
+def register() -> None:
+    signals.initialized.connect(on_initialized)
+    signals.article_generator_pretaxonomy.connect(on_pretaxonomy)
+    signals.get_generators.connect(get_generators)
+    signals.finalized.connect(on_finalized)

@@ -1,0 +1,233 @@
+"""Turn resolved editions into template context and the roundup body HTML.
+
+The body is rendered here (Jinja2 with autoescape, our own small template) so the
+same HTML serves the roundup page and every feed; the theme only frames it. Host
+Markdown goes through the same allow-list sanitizer as feed HTML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import markdown
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from .config import Carnival, Edition
+from .pipeline import EditionResult
+from .sanitize import clean_html
+from .select import RoundupEntry, order, slugish
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def markdown_html(text: str | None, base: str | None = None) -> Markup:
+    """Host-written Markdown, rendered and then cleaned like any feed HTML."""
+    if not text:
+        return Markup("")
+    return Markup(clean_html(markdown.markdown(text, output_format="html"), base))
+
+
+def long_date(value: dt.date | dt.datetime) -> str:
+    return f"{value:%B} {value.day}, {value.year}"
+
+
+@dataclass(frozen=True)
+class EditionLink:
+    number: int
+    title: str
+    full_title: str
+    url: str  # site-relative for ours, absolute when external
+    external: bool
+    host_name: str
+    host_url: str | None
+    date: dt.datetime
+    opens: dt.date
+    deadline: dt.date
+
+
+@dataclass(frozen=True)
+class EditionView:
+    number: int
+    title: str
+    full_title: str
+    host_name: str
+    host_url: str | None
+    date: dt.datetime
+    prev: EditionLink | None
+    next: EditionLink | None
+
+
+@dataclass(frozen=True)
+class CarnivalView:
+    slug: str
+    title: str
+    url: str
+    description_html: Markup
+    rules_html: Markup
+    organizer_name: str
+    organizer_url: str | None
+    atom_url: str
+    rss_url: str
+    opml_url: str
+    editions: tuple[EditionLink, ...]
+
+    @property
+    def latest(self) -> EditionLink | None:
+        return self.editions[-1] if self.editions else None
+
+    @property
+    def edition_count(self) -> int:
+        return len(self.editions)
+
+    @property
+    def editions_by_year(self) -> list[tuple[int, list[EditionLink]]]:
+        years: dict[int, list[EditionLink]] = {}
+        for link in sorted(self.editions, key=lambda e: e.number, reverse=True):
+            years.setdefault(link.date.year, []).append(link)
+        return sorted(years.items(), reverse=True)
+
+
+def edition_datetime(edition: Edition) -> dt.datetime:
+    return dt.datetime.combine(edition.date, dt.time(9, 0), tzinfo=dt.UTC)
+
+
+def carnival_view(carnival: Carnival, urls: dict[str, str]) -> CarnivalView:
+    def fmt(key: str, **extra) -> str:
+        return urls[key].format(carnival=carnival.slug, **extra)
+
+    links = tuple(
+        EditionLink(
+            number=e.number,
+            title=e.title,
+            full_title=carnival.full_title(e),
+            url=e.roundup_url or fmt("CARNIVAL_EDITION_URL", number=e.number),
+            external=e.external,
+            host_name=e.host.name,
+            host_url=e.host.url,
+            date=edition_datetime(e),
+            opens=e.opens,
+            deadline=e.deadline,
+        )
+        for e in carnival.editions
+    )
+    return CarnivalView(
+        slug=carnival.slug,
+        title=carnival.title,
+        url=fmt("CARNIVAL_URL"),
+        description_html=markdown_html(carnival.description),
+        rules_html=markdown_html(carnival.rules),
+        organizer_name=carnival.organizer.name,
+        organizer_url=carnival.organizer.url,
+        atom_url=fmt("CARNIVAL_FEED_ATOM"),
+        rss_url=fmt("CARNIVAL_FEED_RSS"),
+        opml_url=fmt("CARNIVAL_OPML"),
+        editions=links,
+    )
+
+
+def edition_view(view: CarnivalView, edition: Edition) -> EditionView:
+    numbers = [e.number for e in view.editions]
+    at = numbers.index(edition.number)
+    return EditionView(
+        number=edition.number,
+        title=edition.title,
+        full_title=view.editions[at].full_title,
+        host_name=edition.host.name,
+        host_url=edition.host.url,
+        date=view.editions[at].date,
+        prev=view.editions[at - 1] if at > 0 else None,
+        next=view.editions[at + 1] if at + 1 < len(view.editions) else None,
+    )
+
+
+def _entry_meta(entry: RoundupEntry) -> list[Markup]:
+    parts = []
+    if entry.blog_name and entry.blog_url:
+        parts.append(Markup('<a class="entry-blog" href="{}">{}</a>').format(entry.blog_url, entry.blog_name))
+    elif entry.blog_name:
+        parts.append(Markup('<span class="entry-blog">{}</span>').format(entry.blog_name))
+    if entry.author and entry.author != entry.blog_name:
+        parts.append(Markup('<span class="entry-author">{}</span>').format(entry.author))
+    if entry.published:
+        parts.append(Markup('<time datetime="{}">{}</time>').format(entry.published.date().isoformat(),
+                                                                     long_date(entry.published)))
+    return parts
+
+
+def upcoming_text(carnival: Carnival, edition: Edition) -> str | None:
+    """What comes next, when a later edition file exists."""
+    later = [e for e in carnival.editions if e.number > edition.number]
+    if not later:
+        return None
+    nxt = later[0]
+    return (f"{carnival.full_title(nxt)} is hosted by {nxt.host.name}. Submissions are open from "
+            f"{long_date(nxt.opens)} to {long_date(nxt.deadline)}; the roundup comes out on {long_date(nxt.date)}.")
+
+
+def roundup_html(carnival: Carnival, edition: Edition, result: EditionResult) -> str:
+    """The roundup body: intro, sections in the host's order, entries, and what comes next."""
+    groups = []
+    for name, entries in order(list(result.entries), edition.sections):
+        heading = name if name or not edition.sections else "More entries"
+        groups.append(
+            {
+                "name": heading,
+                "id": f"section-{slugish(heading)}" if heading else None,
+                "entries": [
+                    {
+                        "url": e.url,
+                        "title": e.title,
+                        "pick": e.pick,
+                        "meta": _entry_meta(e),
+                        "note_html": markdown_html(e.note, e.url),
+                        "excerpt": e.excerpt,
+                    }
+                    for e in entries
+                ],
+            }
+        )
+    later = [e for e in carnival.editions if e.number > edition.number]
+    how = later[0].how_to_submit if later else None
+    return _env().get_template("roundup_body.html").render(
+        intro_html=markdown_html(edition.intro),
+        groups=groups,
+        upcoming=upcoming_text(carnival, edition),
+        how_to_submit_html=markdown_html(how or carnival.rules),
+    )
+
+
+def summary_html(carnival: Carnival, edition: Edition, result: EditionResult) -> str:
+    """The line shown for a roundup in the site's post lists."""
+    count = len(result.entries)
+    noun = "entry" if count == 1 else "entries"
+    return str(Markup("<p>{} {} on {}, gathered by {}.</p>").format(count, noun, edition.title, edition.host.name))
+
+
+def entry_notice(carnival: Carnival, edition: Edition, url: str, external: bool) -> dict:
+    """What a post of ours that was an entry in a carnival shows."""
+    return {
+        "carnival_title": carnival.title,
+        "edition_title": carnival.full_title(edition),
+        "url": url,
+        "external": external,
+    }
+
+
+
+def opml_template():
+    """The OPML of a carnival's contributors (a plugin template, written by Pelican's writer)."""
+    return _env().get_template("contributors.opml")

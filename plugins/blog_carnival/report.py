@@ -1,0 +1,46 @@
+"""One summary at the end of a build: per edition what resolved, per feed what failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Carnival
+from .pipeline import EditionResult
+
+
+@dataclass(frozen=True)
+class Report:
+    text: str
+    failures: tuple[str, ...]  # "networking-carnival/3: https://feed: HTTP 404"
+    notices: tuple[str, ...]
+
+
+def render_report(carnivals: tuple[Carnival, ...], results: dict[str, EditionResult]) -> Report:
+    lines = ["carnival report:"]
+    failures: list[str] = []
+    notices: list[str] = []
+    for carnival in carnivals:
+        for edition in carnival.editions:
+            if edition.external:
+                lines.append(f"  {edition.key}: hosted elsewhere ({edition.roundup_url})")
+                continue
+            result = results.get(edition.key)
+            if result is None:
+                continue
+            resolved = result.count("feed", "tag")
+            page = result.count("page")
+            missing = result.count("unresolved")
+            origin = "lock" if result.from_lock else "network"
+            lines.append(
+                f"  {edition.key} ({origin}): {resolved} resolved, {page} from page fallback, "
+                f"{missing} unresolved"
+            )
+            for url, reason in result.failures:
+                failures.append(f"{edition.key}: {url}: {reason}")
+                lines.append(f"    failed: {url}: {reason}")
+            for notice in result.notices:
+                notices.append(f"{edition.key}: {notice}")
+                lines.append(f"    note: {notice}")
+    if not failures:
+        lines.append("  no feed failures")
+    return Report(text="\n".join(lines), failures=tuple(failures), notices=tuple(notices))

@@ -1,0 +1,212 @@
+"""Pure selection: match submissions to feed entries, pick tagged entries in the window,
+dedupe, order by the host's sections then date, and apply limits (reporting what they drop).
+
+No I/O here: every function takes values and returns values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from .config import Contributor, Edition, Submission
+from .model import FeedEntry, PageInfo, ParsedFeed
+from .sanitize import excerpt as make_excerpt
+from .sanitize import plain_text
+from .urls import canonical_url, safe_link
+
+SOURCE_RANK = {"unresolved": 0, "page": 1, "feed": 2, "tag": 2}
+
+
+@dataclass(frozen=True)
+class RoundupEntry:
+    """One line of a roundup: everything a reader sees, already safe to print (escaped by templates)."""
+
+    url: str
+    title: str
+    blog_name: str | None = None
+    blog_url: str | None = None
+    author: str | None = None
+    published: dt.datetime | None = None
+    excerpt: str = ""
+    source: str = "unresolved"  # feed | tag | page | unresolved
+    feed_url: str | None = None
+    section: str | None = None
+    note: str | None = None
+    pick: bool = False
+
+    @property
+    def key(self) -> str:
+        return canonical_url(self.url)
+
+    @property
+    def contributor(self) -> str:
+        """Who wrote it, for per-contributor limits: the blog's host name."""
+        return (urlsplit(self.blog_url or self.url).hostname or "").removeprefix("www.")
+
+
+def slugish(text: str) -> str:
+    """'Networking Carnival' and 'networking-carnival' compare equal."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+
+
+def origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    return safe_link(f"{parts.scheme}://{parts.netloc}/") if parts.netloc else None
+
+
+def find_in_feed(feed: ParsedFeed, url: str) -> FeedEntry | None:
+    """The entry whose link (canonically) or id is the submitted URL."""
+    wanted = canonical_url(url)
+    for entry in feed.entries:
+        if entry.link and canonical_url(entry.link) == wanted:
+            return entry
+    for entry in feed.entries:
+        if entry.id and (entry.id == url or canonical_url(entry.id) == wanted):
+            return entry
+    return None
+
+
+def from_feed(entry: FeedEntry, feed: ParsedFeed, *, url: str | None = None, source: str = "feed",
+              excerpt_words: int = 40) -> RoundupEntry:
+    link = safe_link(url) if url else None
+    link = link or entry.link or feed.link or feed.url
+    return RoundupEntry(
+        url=link,
+        title=plain_text(entry.title, 300) or link,
+        blog_name=plain_text(feed.title, 120) or None,
+        blog_url=feed.link or origin(link),
+        author=plain_text(entry.author, 120) or None,
+        published=entry.date,
+        excerpt=make_excerpt(entry.summary or entry.content, excerpt_words),
+        source=source,
+        feed_url=feed.url,
+    )
+
+
+def from_page(page: PageInfo, url: str, excerpt_words: int = 40) -> RoundupEntry:
+    link = safe_link(url) or url
+    return RoundupEntry(
+        url=link,
+        title=plain_text(page.title, 300) or link,
+        blog_name=plain_text(page.site_name, 120) or None,
+        blog_url=origin(link),
+        author=plain_text(page.author, 120) or None,
+        published=page.published,
+        excerpt=make_excerpt(page.description, excerpt_words),
+        source="page",
+    )
+
+
+def unresolved(submission: Submission) -> RoundupEntry:
+    link = safe_link(submission.url) or submission.url
+    return RoundupEntry(url=link, title=submission.title or link, blog_url=origin(link), source="unresolved")
+
+
+def with_submission(entry: RoundupEntry, submission: Submission) -> RoundupEntry:
+    """Lay the host's words (section, note, pick, fallback title) over a resolved entry."""
+    title = entry.title
+    if submission.title and (entry.source == "unresolved" or title == entry.url):
+        title = submission.title
+    return replace(entry, section=submission.section, note=submission.note, pick=submission.pick, title=title)
+
+
+def window(edition: Edition) -> tuple[dt.datetime, dt.datetime]:
+    """The submission window in UTC, both ends inclusive (the deadline day counts)."""
+    start = dt.datetime.combine(edition.opens, dt.time.min, tzinfo=dt.UTC)
+    end = dt.datetime.combine(edition.deadline, dt.time.max, tzinfo=dt.UTC)
+    return start, end
+
+
+def tag_matches(entry: FeedEntry, tag: str) -> bool:
+    wanted = slugish(tag)
+    return any(slugish(t) == wanted for t in entry.tags)
+
+
+def select_tagged(feed: ParsedFeed, edition: Edition, excerpt_words: int = 40) -> tuple[list[RoundupEntry], list[str]]:
+    """Entries of one contributor's feed with the edition's tag, dated inside the window.
+
+    Returns the entries and plain notices for tagged entries that were left out (and why).
+    """
+    if not edition.tag:
+        return [], []
+    start, end = window(edition)
+    chosen, notices = [], []
+    for entry in feed.entries:
+        if not tag_matches(entry, edition.tag):
+            continue
+        label = entry.link or entry.id or entry.title
+        if entry.date is None:
+            notices.append(f"left out {label}: tagged but has no date")
+        elif not (start <= entry.date <= end):
+            notices.append(f"left out {label}: dated {entry.date:%Y-%m-%d}, outside {edition.opens}..{edition.deadline}")
+        elif entry.link is None:
+            notices.append(f"left out {entry.title!r}: tagged but has no usable link")
+        else:
+            chosen.append(from_feed(entry, feed, source="tag", excerpt_words=excerpt_words))
+    return chosen, notices
+
+
+def dedupe(entries: list[RoundupEntry]) -> tuple[list[RoundupEntry], list[RoundupEntry]]:
+    """Keep the first entry per canonical URL (submissions come before tagged finds)."""
+    seen: set[str] = set()
+    kept, dropped = [], []
+    for entry in entries:
+        if entry.key in seen:
+            dropped.append(entry)
+        else:
+            seen.add(entry.key)
+            kept.append(entry)
+    return kept, dropped
+
+
+def _date_key(entry: RoundupEntry) -> tuple:
+    stamp = entry.published
+    return (stamp is None, stamp or dt.datetime.min.replace(tzinfo=dt.UTC), entry.title.casefold(), entry.url)
+
+
+def order(entries: list[RoundupEntry], sections: tuple[str, ...]) -> list[tuple[str | None, list[RoundupEntry]]]:
+    """Group by the host's sections in their order (empty ones left out), then by date.
+
+    Entries without a known section go last, under None (rendered without a heading when
+    the edition has no sections, under "More entries" otherwise).
+    """
+    groups: dict[str | None, list[RoundupEntry]] = {}
+    for entry in entries:
+        section = entry.section if entry.section in sections else None
+        groups.setdefault(section, []).append(entry)
+    names: list[str | None] = [s for s in sections if s in groups]
+    if None in groups:
+        names.append(None)
+    return [(name, sorted(groups[name], key=_date_key)) for name in names]
+
+
+def apply_limits(entries: list[RoundupEntry], max_entries: int | None,
+                 max_per_contributor: int | None) -> tuple[list[RoundupEntry], list[tuple[RoundupEntry, str]]]:
+    """Limits are off unless set; everything a limit drops comes back with the reason."""
+    kept: list[RoundupEntry] = []
+    dropped: list[tuple[RoundupEntry, str]] = []
+    per: dict[str, int] = {}
+    for entry in entries:
+        count = per.get(entry.contributor, 0)
+        if max_per_contributor is not None and count >= max_per_contributor:
+            dropped.append((entry, f"more than {max_per_contributor} from {entry.contributor}"))
+            continue
+        if max_entries is not None and len(kept) >= max_entries:
+            dropped.append((entry, f"edition limit of {max_entries} entries reached"))
+            continue
+        per[entry.contributor] = count + 1
+        kept.append(entry)
+    return kept, dropped
+
+
+def contributor_for(entry: RoundupEntry, contributors: tuple[Contributor, ...]) -> Contributor | None:
+    host = entry.contributor
+    for person in contributors:
+        if (urlsplit(person.blog).hostname or "").removeprefix("www.") == host:
+            return person
+    return None

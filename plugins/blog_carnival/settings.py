@@ -1,0 +1,108 @@
+"""The plugin's settings: defaults in one place, user values laid over them once."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULTS: dict[str, object] = {
+    "CARNIVAL_PATH": "carnival",
+    "CARNIVAL_CACHE_PATH": ".carnival-cache",
+    "CARNIVAL_OFFLINE": False,
+    "CARNIVAL_TIMEOUT": 10.0,
+    "CARNIVAL_DEADLINE": 30.0,
+    "CARNIVAL_MAX_BYTES": 10 * 1024 * 1024,
+    "CARNIVAL_CONCURRENCY": 32,
+    "CARNIVAL_PER_HOST": 4,
+    "CARNIVAL_USER_AGENT": "blog-carnival/1.0",
+    "CARNIVAL_ALLOWED_PRIVATE_HOSTS": (),
+    "CARNIVAL_STRICT": False,
+    "CARNIVAL_EXCERPT_WORDS": 40,
+    "CARNIVAL_URL": "carnival/{carnival}/",
+    "CARNIVAL_SAVE_AS": "carnival/{carnival}/index.html",
+    "CARNIVAL_EDITION_URL": "carnival/{carnival}/{number}/",
+    "CARNIVAL_EDITION_SAVE_AS": "carnival/{carnival}/{number}/index.html",
+    "CARNIVAL_FEED_ATOM": "carnival/{carnival}/atom.xml",
+    "CARNIVAL_FEED_RSS": "carnival/{carnival}/rss.xml",
+    "CARNIVAL_OPML": "carnival/{carnival}/contributors.opml",
+    "CARNIVALS_URL": "carnival/",
+    "CARNIVALS_SAVE_AS": "carnival/index.html",
+    "CARNIVAL_CATEGORY": "Carnival",
+}
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+@dataclass(frozen=True)
+class CarnivalSettings:
+    """Every CARNIVAL_* setting, read once, typed."""
+
+    path: Path
+    cache_path: Path
+    offline: bool
+    timeout: float
+    deadline: float
+    max_bytes: int
+    concurrency: int
+    per_host: int
+    user_agent: str
+    allowed_private_hosts: frozenset[str]
+    strict: bool
+    excerpt_words: int
+    urls: Mapping[str, str]
+
+
+def read_settings(pelican_settings: Mapping[str, object], base: Path | None = None) -> CarnivalSettings:
+    """Lay user settings over DEFAULTS; environment-style strings are accepted for flags.
+
+    A misspelt CARNIVAL_* key is an error naming the nearest valid key.
+    """
+    problems = []
+    for key in pelican_settings:
+        if key.startswith("CARNIVAL") and key not in DEFAULTS:
+            near = difflib.get_close_matches(key, DEFAULTS, n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            problems.append(f"setting {key} is not a carnival setting{hint}")
+    merged = {**DEFAULTS, **{k: v for k, v in pelican_settings.items() if k in DEFAULTS}}
+    base = base or Path.cwd()
+
+    def number(key: str, kind, minimum) -> object:
+        try:
+            value = kind(merged[key])
+        except (TypeError, ValueError):
+            problems.append(f"setting {key} must be a number, got {merged[key]!r}")
+            return kind(DEFAULTS[key])
+        if value < minimum:
+            problems.append(f"setting {key} must be at least {minimum}, got {value!r}")
+            return kind(DEFAULTS[key])
+        return value
+
+    hosts = merged["CARNIVAL_ALLOWED_PRIVATE_HOSTS"]
+    if isinstance(hosts, str):
+        hosts = [h for h in hosts.replace(",", " ").split() if h]
+    result = CarnivalSettings(
+        path=(base / str(merged["CARNIVAL_PATH"])).resolve(),
+        cache_path=(base / str(merged["CARNIVAL_CACHE_PATH"])).resolve(),
+        offline=_truthy(merged["CARNIVAL_OFFLINE"]),
+        timeout=number("CARNIVAL_TIMEOUT", float, 0.1),
+        deadline=number("CARNIVAL_DEADLINE", float, 0.1),
+        max_bytes=number("CARNIVAL_MAX_BYTES", int, 1024),
+        concurrency=number("CARNIVAL_CONCURRENCY", int, 1),
+        per_host=number("CARNIVAL_PER_HOST", int, 1),
+        user_agent=str(merged["CARNIVAL_USER_AGENT"]),
+        allowed_private_hosts=frozenset(str(h).strip().lower() for h in hosts),
+        strict=_truthy(merged["CARNIVAL_STRICT"]),
+        excerpt_words=number("CARNIVAL_EXCERPT_WORDS", int, 5),
+        urls={k: str(v) for k, v in merged.items() if k.endswith(("_URL", "_SAVE_AS", "_ATOM", "_RSS", "_OPML"))},
+    )
+    if problems:
+        raise ConfigError(problems)
+    return result

@@ -1,0 +1,197 @@
+"""Host tasks (Invoke), in the shape of Pelican's quickstart: build, serve, publish, freeze."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from invoke import Collection, task
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "plugins"))
+
+CONFIG = {
+    "settings_base": "pelicanconf.py",
+    "settings_publish": "publishconf.py",
+    "deploy_path": "output",
+    "ssh_user": os.environ.get("DEPLOY_USER", "www"),
+    "ssh_host": os.environ.get("DEPLOY_HOST", "warm-introduction.example"),
+    "ssh_port": os.environ.get("DEPLOY_PORT", "22"),
+    "ssh_path": os.environ.get("DEPLOY_PATH", "/var/www/warm-introduction"),
+    "github_pages_branch": "gh-pages",
+    "commit_message": f"Publish site on {datetime.date.today().isoformat()}",
+    "host": "127.0.0.1",
+    "port": 8000,
+    "golden_content": "tests/golden/content",
+    "golden_expected": "tests/golden/expected",
+}
+
+
+def pelican_run(c, args: str, *, offline: bool = False, strict: bool = False) -> None:
+    """Run Pelican in a child process so its exit code becomes ours."""
+    extra = []
+    if offline:
+        extra.append("CARNIVAL_OFFLINE=true")
+    if strict:
+        extra.append("CARNIVAL_STRICT=true")
+    cmd = f"{shlex.quote(sys.executable)} -m pelican content {args} -o {CONFIG['deploy_path']}"
+    if extra:
+        cmd += " -e " + " ".join(extra)
+    c.run(cmd, pty=False)
+
+
+@task
+def clean(c):
+    """Remove generated files."""
+    shutil.rmtree(ROOT / CONFIG["deploy_path"], ignore_errors=True)
+
+
+@task(help={"offline": "build from locks and cache only, no network", "strict": "fail when any feed fails"})
+def build(c, offline=False, strict=False):
+    """Build the local version of the site (feeds and carnival included)."""
+    pelican_run(c, f"-s {CONFIG['settings_base']}", offline=offline, strict=strict)
+
+
+@task(help={"offline": "build from locks and cache only", "strict": "fail when any feed fails"})
+def rebuild(c, offline=False, strict=False):
+    """Clean the output folder, then build."""
+    clean(c)
+    build(c, offline=offline, strict=strict)
+
+
+@task
+def regenerate(c):
+    """Rebuild automatically whenever content changes."""
+    pelican_run(c, f"-r -s {CONFIG['settings_base']}")
+
+
+@task
+def serve(c):
+    """Serve output/ at http://127.0.0.1:8000/."""
+    c.run(f"{shlex.quote(sys.executable)} -m pelican --listen -b {CONFIG['host']} -p {CONFIG['port']} "
+          f"-o {CONFIG['deploy_path']} -s {CONFIG['settings_base']}")
+
+
+@task
+def reserve(c):
+    """Build, then serve."""
+    build(c)
+    serve(c)
+
+
+@task
+def livereload(c):
+    """Serve with live reload: rebuild and refresh the browser when content or theme changes."""
+    from livereload import Server
+
+    def cached_build():
+        pelican_run(c, f"-s {CONFIG['settings_base']}", offline=True)
+
+    cached_build()
+    server = Server()
+    for pattern in ("content/**/*", "theme/**/*", "carnival/**/*", "pelicanconf.py"):
+        server.watch(pattern, cached_build)
+    server.serve(host=CONFIG["host"], port=CONFIG["port"], root=CONFIG["deploy_path"])
+
+
+@task
+def preview(c):
+    """Build the production version of the site (publish settings)."""
+    pelican_run(c, f"-s {CONFIG['settings_publish']}")
+
+
+@task(help={"dry_run": "show what rsync would change, change nothing"})
+def publish(c, dry_run=False):
+    """Publish to the server over rsync/ssh."""
+    preview(c)
+    flags = "-n " if dry_run else ""
+    cmd = (
+        f"rsync --delete --exclude '.DS_Store' -pthrvz -c {flags}"
+        f"-e 'ssh -p {CONFIG['ssh_port']}' {CONFIG['deploy_path']}/ "
+        f"{CONFIG['ssh_user']}@{CONFIG['ssh_host']}:{CONFIG['ssh_path']}"
+    )
+    if dry_run:
+        print(cmd)
+    c.run(cmd)
+
+
+@task(help={"dry_run": "build and print the ghp-import command, push nothing"})
+def gh_pages(c, dry_run=False):
+    """Publish to GitHub Pages with ghp-import."""
+    preview(c)
+    cmd = (
+        f"ghp-import -b {CONFIG['github_pages_branch']} -m {shlex.quote(CONFIG['commit_message'])} "
+        f"-n {CONFIG['deploy_path']} -p"
+    )
+    if dry_run:
+        print(f"dry run: {cmd}")
+        return
+    c.run(cmd)
+
+
+@task
+def golden(c):
+    """Regenerate the golden expected output (after an intended change to theme or plugin)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from golden import regenerate_expected
+
+    regenerate_expected()
+    print(f"golden: wrote {CONFIG['golden_expected']}")
+
+
+@task
+def lock(c):
+    """Re-pin requirements.txt from requirements.in in a throwaway virtual environment."""
+    tmp = ROOT / ".lock-venv"
+    shutil.rmtree(tmp, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
+    subprocess.run([str(tmp / "bin/pip"), "install", "-q", "-r", "requirements.in"], check=True, cwd=ROOT)
+    frozen = subprocess.run([str(tmp / "bin/pip"), "freeze"], check=True, capture_output=True, text=True).stdout
+    lines = [line for line in frozen.splitlines() if not line.startswith("pip==")]
+    header = "# Pinned, complete set (pip freeze of requirements.in). Regenerate: invoke lock\n"
+    (ROOT / "requirements.txt").write_text(header + "\n".join(lines) + "\n")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _carnival_settings(settings_file: str):
+    from pelican.settings import read_settings as pelican_settings
+
+    from blog_carnival.settings import read_settings
+
+    return read_settings(pelican_settings(str(ROOT / settings_file)), ROOT)
+
+
+@task(help={"edition": "<carnival>/<number>, e.g. networking-carnival/3", "settings": "settings file"})
+def freeze(c, edition, settings="pelicanconf.py"):
+    """Resolve an edition from the network and write its <NNN>.lock.json (never drops an entry)."""
+    from blog_carnival.adapter import make_resolver
+    from blog_carnival.config import load_carnivals
+    from blog_carnival.pipeline import freeze as freeze_edition
+    from blog_carnival.report import render_report
+
+    carnival_settings = _carnival_settings(settings)
+    carnivals = load_carnivals(carnival_settings.path)
+    slug, _, number = edition.strip("/").partition("/")
+    carnival = next((x for x in carnivals if x.slug == slug), None)
+    target = carnival.edition(int(number)) if carnival and number.isdigit() else None
+    if target is None:
+        sys.exit(f"carnival: no edition {edition!r} (expected <carnival>/<number>)")
+    if target.external:
+        sys.exit(f"carnival: {edition} is hosted elsewhere ({target.roundup_url}); nothing to freeze")
+    resolver, fetcher = make_resolver(carnival_settings)
+    with fetcher:
+        result = freeze_edition(resolver, carnival, target)
+    print(render_report((carnival,), {target.key: result}).text)
+    print(f"carnival: wrote {target.lock_path.relative_to(ROOT)}")
+
+
+ns = Collection(clean, build, rebuild, regenerate, serve, reserve, livereload, preview, publish, gh_pages,
+                golden, lock)
+carnival_tasks = Collection("carnival")
+carnival_tasks.add_task(freeze)
+ns.add_collection(carnival_tasks)

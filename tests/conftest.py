@@ -1,0 +1,31 @@
+"""Shared fixtures: a whole-site build of the real project, done once per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_site(output: Path, *, settings: str = "pelicanconf.py", extra: dict[str, str] | None = None,
+               cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Build a site with Pelican in a subprocess (fresh plugin state), return the process."""
+    cmd = [sys.executable, "-m", "pelican", "content", "-s", settings, "-o", str(output)]
+    for key, value in (extra or {}).items():
+        cmd += ["-e", f"{key}={value}"]
+    run_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
+    return subprocess.run(cmd, cwd=cwd, env=run_env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory) -> Path:
+    """The real site, built offline (locked editions only) into a temporary folder."""
+    out = tmp_path_factory.mktemp("site")
+    proc = build_site(out, extra={"CARNIVAL_OFFLINE": "true", "CARNIVAL_CACHE_PATH": f'"{out.parent / "cache"}"'})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
