@@ -1,5 +1,7 @@
 """Development settings: relative links, complete site with every feed."""
 
+import os
+
 AUTHOR = "Marisol Quint"
 SITENAME = "The Warm Introduction"
 SITESUBTITLE = "Plain advice on networking for a job search"
@@ -74,7 +76,8 @@ PLUGINS = ["blog_carnival"]
 # Carnival host (defaults live in plugins/blog_carnival/settings.py).
 CARNIVAL_PATH = "carnival"
 CARNIVAL_CACHE_PATH = ".carnival-cache"
-CARNIVAL_OFFLINE = False
+CARNIVAL_OFFLINE = os.environ.get("CARNIVAL_OFFLINE", "") not in ("", "0", "false")
+CARNIVAL_STRICT = os.environ.get("CARNIVAL_STRICT", "") not in ("", "0", "false")
 CARNIVAL_TIMEOUT = 10
 CARNIVAL_MAX_BYTES = 10 * 1024 * 1024
 CARNIVAL_CONCURRENCY = 32

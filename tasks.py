@@ -190,8 +190,45 @@ def freeze(c, edition, settings="pelicanconf.py"):
     print(f"carnival: wrote {target.lock_path.relative_to(ROOT)}")
 
 
+@task
+def sample_locks(c):
+    """Freeze the sample carnival's editions against the demo blogs in tests/sites/demo.
+
+    The demo blogs are served on 127.0.0.1 (URLs rewritten on the fly); the real pipeline
+    fetches, parses and freezes them, and the locks are written back with public URLs.
+    """
+    import dataclasses
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from sites_server import SitesServer, local_carnival
+
+    from blog_carnival.adapter import make_resolver
+    from blog_carnival.config import load_carnivals
+    from blog_carnival.pipeline import freeze as freeze_edition
+    from blog_carnival.report import render_report
+
+    base = _carnival_settings("pelicanconf.py")
+    with SitesServer() as server, tempfile.TemporaryDirectory() as tmp:
+        folder = local_carnival(server, base.path, Path(tmp) / "carnival", locks=True)
+        settings = dataclasses.replace(base, path=folder, cache_path=Path(tmp) / "cache", offline=False,
+                                       allowed_private_hosts=frozenset({"127.0.0.1"}))
+        for carnival in load_carnivals(folder):
+            for edition in carnival.editions:
+                if edition.external:
+                    continue
+                resolver, fetcher = make_resolver(settings)
+                with fetcher:
+                    result = freeze_edition(resolver, carnival, edition)
+                print(server.to_public(render_report((carnival,), {edition.key: result}).text))
+                target = base.path / carnival.slug / edition.lock_path.name
+                target.write_text(server.to_public(edition.lock_path.read_text(encoding="utf-8")), encoding="utf-8")
+                print(f"carnival: wrote {target.relative_to(ROOT)}")
+
+
 ns = Collection(clean, build, rebuild, regenerate, serve, reserve, livereload, preview, publish, gh_pages,
                 golden, lock)
 carnival_tasks = Collection("carnival")
 carnival_tasks.add_task(freeze)
+carnival_tasks.add_task(sample_locks)
 ns.add_collection(carnival_tasks)

@@ -1,0 +1,97 @@
+"""A loopback server for the demo contributor blogs in tests/sites/demo/.
+
+Each blog lives in a folder named for its host (coffee-and-careers.example/...). The server
+answers `/<host>/<path>` on 127.0.0.1 and rewrites every `https://<host>` in what it serves
+to its own address, so feeds, pages and carnival files keep their real-looking URLs on disk
+and still resolve over real HTTP here. It honours If-None-Match (304), can be told to fail a
+path, and records each request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+DEMO = Path(__file__).resolve().parent / "sites" / "demo"
+TYPES = {".xml": "application/rss+xml", ".json": "application/feed+json", ".html": "text/html; charset=utf-8",
+         ".atom": "application/atom+xml"}
+
+
+class SitesServer:
+    def __init__(self, root: Path = DEMO, host: str = "127.0.0.1"):
+        self.root = root
+        self.hosts = sorted(p.name for p in root.iterdir() if p.is_dir())
+        self.fail: dict[str, int] = {}  # path -> status to answer instead
+        self.requests: list[tuple[str, int]] = []  # (path, status)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                status, body, ctype, etag = server.answer(self.path, self.headers.get("If-None-Match"))
+                server.requests.append((self.path, status))
+                self.send_response(status)
+                if etag:
+                    self.send_header("ETag", etag)
+                if status == 200:
+                    self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://{host}:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> SitesServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def to_local(self, text: str) -> str:
+        for host in self.hosts:
+            text = text.replace(f"https://{host}", f"{self.base}/{host}")
+        return text
+
+    def to_public(self, text: str) -> str:
+        return re.sub(re.escape(self.base) + r"/([a-z0-9.-]+\.example)", r"https://\1", text)
+
+    def answer(self, path: str, if_none_match: str | None) -> tuple[int, bytes, str, str | None]:
+        clean = path.split("?", 1)[0].split("#", 1)[0]
+        if clean in self.fail:
+            return self.fail[clean], b"failing on purpose", "text/plain", None
+        file = (self.root / clean.lstrip("/")).resolve()
+        if file.is_dir():
+            file = file / "index.html"
+        if not file.is_relative_to(self.root.resolve()) or not file.is_file():
+            return 404, b"not found", "text/plain", None
+        body = self.to_local(file.read_text(encoding="utf-8")).encode("utf-8")
+        etag = '"%s"' % hashlib.sha256(body).hexdigest()[:20]
+        if if_none_match == etag:
+            return 304, b"", "", etag
+        return 200, body, TYPES.get(file.suffix, "application/octet-stream"), etag
+
+
+def local_carnival(server: SitesServer, source: Path, target: Path, *, locks: bool = False) -> Path:
+    """Copy a carnival folder with its URLs pointed at the server (lock files only if asked)."""
+    for path in sorted(source.rglob("*")):
+        if path.is_dir() or (path.name.endswith(".lock.json") and not locks):
+            continue
+        dest = target / path.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(server.to_local(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return target
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, dirs_exist_ok=True)
