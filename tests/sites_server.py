@@ -75,7 +75,11 @@ class SitesServer:
             file = file / "index.html"
         if not file.is_relative_to(self.root.resolve()) or not file.is_file():
             return 404, b"not found", "text/plain", None
-        body = self.to_local(file.read_text(encoding="utf-8")).encode("utf-8")
+        text = self.to_local(file.read_text(encoding="utf-8"))
+        if file.suffix == ".html":  # each blog lives at its host's root: keep root-relative links there
+            host = clean.lstrip("/").split("/", 1)[0]
+            text = re.sub(r'(href|src)="/(?!/)', rf'\1="/{host}/', text)
+        body = text.encode("utf-8")
         etag = '"%s"' % hashlib.sha256(body).hexdigest()[:20]
         if if_none_match == etag:
             return 304, b"", "", etag
