@@ -187,7 +187,7 @@ def freeze(c, edition, settings="pelicanconf.py"):
     with fetcher:
         result = freeze_edition(resolver, carnival, target)
     print(render_report((carnival,), {target.key: result}).text)
-    print(f"carnival: wrote {target.lock_path.relative_to(ROOT)}")
+    print(f"carnival: wrote {target.lock_path}")
 
 
 @task

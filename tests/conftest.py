@@ -16,9 +16,9 @@ def build_site(output: Path, *, settings: str = "pelicanconf.py", extra: dict[st
                cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Build a site with Pelican in a subprocess (fresh plugin state), return the process."""
     cmd = [sys.executable, "-m", "pelican", "content", "-s", settings, "-o", str(output)]
-    for key, value in (extra or {}).items():
-        cmd += ["-e", f"{key}={value}"]
-    run_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
+    if extra:  # one -e with every pair: Pelican keeps only the last -e it is given
+        cmd += ["-e", *(f"{key}={value}" for key, value in extra.items())]
+    run_env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "400", **(env or {})}
     return subprocess.run(cmd, cwd=cwd, env=run_env, capture_output=True, text=True, timeout=240)
 
 

@@ -202,7 +202,7 @@ def on_finalized(pelican) -> None:
     if state is None or not state.carnivals:
         return
     report = render_report(state.carnivals, state.results)
-    console.print(report.text)
+    console.print(report.text, soft_wrap=True, markup=False, highlight=False)
     for line in report.failures:
         logger.warning("carnival: %s", line)
     if state.settings.strict and report.failures:

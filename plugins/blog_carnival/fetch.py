@@ -1,0 +1,593 @@
+"""Fetch stage: bytes over HTTP with our own client, one ``FetchResult`` per URL.
+
+Policy (see DESIGN.md, "Fetch policy"):
+
+- http and https only, checked before any I/O; every redirect is followed by hand (at most
+  ``max_redirects``) and its scheme checked again.
+- The address policy (``netpolicy``) runs inside the network backend at connect time, so every
+  hop and every fresh DNS answer is checked and the socket goes to the checked address.
+- Connect and read timeouts, plus an overall deadline per URL that bounds every socket
+  operation (so a server trickling bytes, in its headers or its body, is cut off on time).
+- A cap on the decompressed body, enforced while streaming: we inflate gzip/deflate ourselves
+  in bounded pieces, so a gzip bomb never grows beyond the cap in memory.
+- Conditional GET against an on-disk ``HttpCache``; a failed fetch leaves the cache alone.
+- Bounded concurrency in ``fetch_all`` (a thread pool) with a polite per-host limit, over one
+  shared ``httpx.Client`` so connections are reused.
+
+Remote faults are values: ``fetch`` never raises for them; the reason is in ``result.error``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import ssl
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+from .cache import CachedResponse, HttpCache, storable_headers
+from .model import FetchResult
+from .netpolicy import (
+    AddressPolicy,
+    DeadlineExceeded,
+    GuardedBackend,
+    NetFault,
+    Resolver,
+)
+
+logger = logging.getLogger(__name__)
+
+KiB = 1024
+MiB = 1024 * 1024
+
+ALLOWED_SCHEMES = ("http", "https")
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
+    "application/feed+json;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
+    "text/html;q=0.7, */*;q=0.5"
+)
+ACCEPT_ENCODING = "gzip, deflate"
+DECODE_CHUNK = 64 * KiB  # most bytes one inflate step may produce
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    timeout: float = 10.0  # connect and read timeout, seconds
+    deadline: float = 20.0  # overall wall-clock limit per URL, incl. redirects and body
+    max_bytes: int = 10 * MiB  # cap on DECOMPRESSED body, enforced while streaming
+    max_redirects: int = 5
+    concurrency: int = 32  # total parallel fetches
+    per_host: int = 4  # polite parallel limit per host (host:port)
+    user_agent: str = "blog-carnival/1.0"
+    allowed_private_hosts: frozenset[str] = frozenset()  # names or IP literals allowed if private
+    offline: bool = False  # never touch the network: answer from cache or "offline: not in cache"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed_private_hosts", frozenset(self.allowed_private_hosts))
+        for name in ("timeout", "deadline"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        for name, least in (
+            ("max_bytes", 0),
+            ("max_redirects", 0),
+            ("concurrency", 1),
+            ("per_host", 1),
+        ):
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} must be at least {least}")
+
+
+# -- faults raised while reading a body ------------------------------------------------------
+
+
+class TooLarge(NetFault):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"too large (more than {format_size(limit)})")
+
+
+class UndecodableBody(NetFault):
+    pass
+
+
+def format_size(n: int) -> str:
+    """10485760 -> "10 MiB", 2048 -> "2 KiB", 1000 -> "1000 bytes"."""
+    if n >= MiB and n % MiB == 0:
+        return f"{n // MiB} MiB"
+    if n >= KiB and n % KiB == 0:
+        return f"{n // KiB} KiB"
+    return f"{n} bytes"
+
+
+def format_seconds(s: float) -> str:
+    """10.0 -> "10", 0.5 -> "0.5"."""
+    return f"{s:g}"
+
+
+def _printable(text: str, limit: int = 120) -> str:
+    """Server-supplied text made safe for one log line and an error reason."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+# -- content decoding in bounded pieces -----------------------------------------------------
+
+
+class _Inflater:
+    """zlib inflation that never returns more than ``DECODE_CHUNK`` bytes per step."""
+
+    def __init__(self, name: str, wbits: int) -> None:
+        self.name = name
+        self.wbits = wbits
+        self._d = zlib.decompressobj(wbits)
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data and not self._d.eof:  # bytes after the end of the stream are ignored
+            try:
+                out = self._d.decompress(data, DECODE_CHUNK)
+            except zlib.error as exc:
+                if self.name == "deflate" and not self._started and self.wbits > 0:
+                    # "deflate" is sometimes sent raw, without the zlib wrapper.
+                    self.wbits = -zlib.MAX_WBITS
+                    self._d = zlib.decompressobj(self.wbits)
+                    continue
+                raise UndecodableBody(f"undecodable {self.name} body ({exc})") from exc
+            self._started = True
+            if out:
+                yield out
+            data = self._d.unconsumed_tail
+            while not data and len(out) == DECODE_CHUNK and not self._d.eof:
+                out = self._d.decompress(b"", DECODE_CHUNK)  # drain output zlib still holds
+                if out:
+                    yield out
+
+    def finish(self) -> Iterator[bytes]:
+        try:
+            out = self._d.flush()
+        except zlib.error as exc:
+            raise UndecodableBody(f"undecodable {self.name} body ({exc})") from exc
+        if out:
+            yield out
+
+
+class _Identity:
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if data:
+            yield data
+
+    def finish(self) -> Iterator[bytes]:
+        return iter(())
+
+
+class _Chain:
+    """Decoders applied in turn: the last listed encoding is undone first."""
+
+    def __init__(self, decoders: list[_Inflater | _Identity]) -> None:
+        self.decoders = decoders or [_Identity()]
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(1, self.decoders[0].feed(data))
+
+    def finish(self) -> Iterator[bytes]:
+        for i, decoder in enumerate(self.decoders):
+            yield from self._through(i + 1, decoder.finish())
+
+    def _through(self, start: int, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        """``pieces`` passed through ``decoders[start:]``."""
+        if start >= len(self.decoders):
+            yield from pieces
+            return
+        for piece in pieces:
+            yield from self._through(start + 1, self.decoders[start].feed(piece))
+
+
+def content_decoder(content_encoding: str | None) -> _Chain:
+    """A streaming decoder for a Content-Encoding header (gzip, x-gzip, deflate, identity)."""
+    names = [n.strip().lower() for n in (content_encoding or "").split(",")]
+    decoders: list[_Inflater | _Identity] = []
+    for name in reversed([n for n in names if n and n != "identity"]):
+        if name in ("gzip", "x-gzip"):
+            decoders.append(_Inflater("gzip", zlib.MAX_WBITS | 16))
+        elif name == "deflate":
+            decoders.append(_Inflater("deflate", zlib.MAX_WBITS))
+        else:
+            raise UndecodableBody(f"unsupported content-encoding '{_printable(name, 40)}'")
+    return _Chain(decoders)
+
+
+# -- transport --------------------------------------------------------------------------------
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """``httpx.HTTPTransport`` over an httpcore pool whose network backend is ours.
+
+    httpx does not take a network backend, so the pool is built here with httpcore's public
+    constructor; every other method of ``HTTPTransport`` only uses ``self._pool``.
+    """
+
+    def __init__(self, backend: GuardedBackend, *, limits: httpx.Limits) -> None:
+        # Deliberately not calling super().__init__(): it would build a pool we replace.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            retries=0,
+            network_backend=backend,
+        )
+
+
+# -- the fetcher ----------------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """Carries a finished result out of the redirect loop."""
+
+    def __init__(self, result: FetchResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+class Fetcher:
+    """Fetch URLs under the fetch policy; thread-safe; close it (or use ``with``) when done.
+
+    ``resolver(host, port) -> list[str]`` replaces DNS (default ``socket.getaddrinfo``).
+    ``transport`` replaces the network entirely (an ``httpx.BaseTransport``); the address
+    policy and the in-socket deadline are then the transport's business, not ours.
+    """
+
+    def __init__(
+        self,
+        settings: FetchSettings | None = None,
+        cache: HttpCache | None = None,
+        *,
+        resolver: Resolver | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings = settings or FetchSettings()
+        self.cache = cache
+        self.policy = AddressPolicy(settings.allowed_private_hosts)
+        self._backend: GuardedBackend | None = None
+        if transport is None:
+            self._backend = GuardedBackend(self.policy, resolver)
+            limits = httpx.Limits(
+                max_connections=settings.concurrency + settings.per_host,
+                max_keepalive_connections=settings.concurrency,
+                keepalive_expiry=5.0,
+            )
+            transport = GuardedTransport(self._backend, limits=limits)
+        self._transport = transport
+        # The client builds requests (default headers, timeouts) and owns the transport; we
+        # send through the transport ourselves so that httpx never interprets a Location
+        # header: redirects, including malformed ones, are entirely ours.
+        self._client = httpx.Client(
+            transport=transport,
+            follow_redirects=False,
+            timeout=httpx.Timeout(settings.timeout),
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
+            trust_env=False,
+        )
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._slots_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- public ---------------------------------------------------------------------------
+    def fetch(self, url: str) -> FetchResult:
+        """Fetch one URL; remote faults come back as ``FetchResult.error``, never raised."""
+        try:
+            result = self._fetch(url)
+        except Exception as exc:  # a bug of ours or a library's: log it loudly, carry on
+            logger.exception("carnival: unexpected error fetching %s", url)
+            result = FetchResult(url=url, error=f"unexpected error ({type(exc).__name__})")
+        if result.error:
+            logger.info("carnival: could not fetch %s: %s", url, result.error)
+        else:
+            logger.debug(
+                "carnival: fetched %s (status %s, %d bytes%s)",
+                url,
+                result.status,
+                len(result.body or b""),
+                ", from cache" if result.from_cache else "",
+            )
+        return result
+
+    def fetch_all(
+        self,
+        urls: Iterable[str],
+        progress: Callable[[FetchResult], None] | None = None,
+    ) -> dict[str, FetchResult]:
+        """Fetch each distinct URL once, in parallel; results keyed by URL in first-seen order.
+
+        ``progress`` is called in the calling thread as each result arrives.
+        """
+        unique = list(dict.fromkeys(urls))
+        if not unique:
+            return {}
+        done: dict[str, FetchResult] = {}
+        workers = min(self.settings.concurrency, len(unique))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="carnival-fetch")
+        try:
+            futures = {pool.submit(self.fetch, url): url for url in unique}
+            for future in as_completed(futures):
+                result = future.result()
+                done[futures[future]] = result
+                if progress is not None:
+                    progress(result)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return {url: done[url] for url in unique}
+
+    # -- internals ------------------------------------------------------------------------
+    def _fetch(self, url: str) -> FetchResult:
+        problem = _check_url(url)
+        if problem:
+            return FetchResult(url=url, error=problem)
+        cached = self.cache.get(url) if self.cache is not None else None
+        if self.settings.offline:
+            if cached is None:
+                return FetchResult(url=url, error="offline: not in cache")
+            return _from_cache(url, cached, status=cached.status, not_modified=False)
+        return self._fetch_network(url, cached)
+
+    def _slot(self, target: httpx.URL) -> threading.BoundedSemaphore:
+        port = target.port or (443 if target.scheme == "https" else 80)
+        key = f"{target.host}:{port}"
+        with self._slots_lock:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = threading.BoundedSemaphore(self.settings.per_host)
+            return slot
+
+    def _set_deadline(self, at: float | None) -> None:
+        if self._backend is not None:
+            self._backend.set_deadline(at)
+
+    def _fetch_network(self, url: str, cached: CachedResponse | None) -> FetchResult:
+        s = self.settings
+        current = httpx.URL(url).copy_with(fragment=None)
+        visited = {str(current)}
+        redirects = 0
+        deadline: float | None = None
+        while True:
+            slot = self._slot(current)
+            if deadline is None:
+                slot.acquire()  # queueing for a polite slot does not count against the deadline
+                deadline = time.monotonic() + s.deadline
+            elif not slot.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return self._failure(url, current, DeadlineExceeded(), deadline)
+            try:
+                self._set_deadline(deadline)
+                target = self._hop(url, current, cached, deadline)
+            except _Stop as stop:
+                return stop.result
+            except (NetFault, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+                return self._failure(url, current, exc, deadline)
+            finally:
+                self._set_deadline(None)
+                slot.release()
+
+            key = str(target)
+            if key in visited:
+                return FetchResult(url=url, final_url=str(current), error=f"redirect loop at {key}")
+            redirects += 1
+            if redirects > s.max_redirects:
+                return FetchResult(
+                    url=url,
+                    final_url=str(current),
+                    error=f"too many redirects (more than {s.max_redirects})",
+                )
+            visited.add(key)
+            current = target
+
+    def _hop(
+        self, url: str, current: httpx.URL, cached: CachedResponse | None, deadline: float
+    ) -> httpx.URL:
+        """One request; returns the next URL for a redirect, raises ``_Stop`` when done."""
+        conditional: dict[str, str] = {}
+        if cached is not None and cached.final_url == str(current):
+            if cached.etag:
+                conditional["If-None-Match"] = cached.etag
+            if cached.last_modified:
+                conditional["If-Modified-Since"] = cached.last_modified
+        request = self._client.build_request("GET", current, headers=conditional)
+        response = self._transport.handle_request(request)
+        response.request = request
+        try:
+            status = response.status_code
+            final = str(current)
+            if status in REDIRECT_STATUSES and response.headers.get("location"):
+                return _redirect_target(url, current, response.headers["location"])
+            if status == 304 and conditional and cached is not None:
+                raise _Stop(
+                    _from_cache(url, cached, status=304, not_modified=True, final_url=final)
+                )
+            headers = storable_headers(response.headers)
+            if not 200 <= status < 300:
+                reason = _status_reason(status, response.headers)
+                raise _Stop(FetchResult(url, final, status, headers, error=reason))
+            body = self._read_body(response, deadline)
+        finally:
+            response.close()
+        if self.cache is not None:
+            self.cache.put(url, final, status, headers, body)
+        digest = hashlib.sha256(body).hexdigest()
+        raise _Stop(FetchResult(url, final, status, headers, body=body, digest=digest))
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+        """The decoded body, cut off as soon as it passes ``max_bytes`` or the deadline."""
+        limit = self.settings.max_bytes
+        encoding = response.headers.get("content-encoding")
+        decoder = content_decoder(encoding)
+        if not encoding or encoding.strip().lower() == "identity":
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                raise TooLarge(limit)
+        body = bytearray()
+
+        def take(pieces: Iterator[bytes]) -> None:
+            for piece in pieces:
+                if len(body) + len(piece) > limit:
+                    raise TooLarge(limit)
+                body.extend(piece)
+
+        for raw in response.iter_raw():
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded()
+            take(decoder.feed(raw))
+        take(decoder.finish())
+        return bytes(body)
+
+    def _failure(
+        self, url: str, current: httpx.URL, exc: BaseException, deadline: float | None
+    ) -> FetchResult:
+        return FetchResult(url=url, final_url=str(current), error=self._reason(exc, deadline))
+
+    def _reason(self, exc: BaseException, deadline: float | None) -> str:
+        s = self.settings
+        past = deadline is not None and time.monotonic() >= deadline
+        if isinstance(exc, DeadlineExceeded) or (isinstance(exc, httpx.TimeoutException) and past):
+            return f"timed out after {format_seconds(s.deadline)} s"
+        if isinstance(exc, httpx.TimeoutException):
+            return f"timed out after {format_seconds(s.timeout)} s"
+        if isinstance(exc, NetFault):
+            return str(exc)
+        if _caused_by(exc, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(exc, httpx.ConnectError):
+            return _describe("connection failed", exc)
+        if isinstance(exc, httpx.ProtocolError):
+            return _describe("protocol error", exc)
+        if isinstance(exc, httpx.InvalidURL):
+            return _describe("invalid URL", exc)
+        return _describe("network error", exc)
+
+
+def _check_url(url: str) -> str | None:
+    """Why ``url`` may not be fetched at all (decided without any I/O), or None."""
+    if not isinstance(url, str):
+        return "invalid URL (not a string)"
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        return _describe("invalid URL", exc)
+    if not scheme:
+        return "invalid URL (no scheme)"
+    if scheme not in ALLOWED_SCHEMES:
+        return f"refused scheme '{_printable(scheme, 40)}'"
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        return _describe("invalid URL", exc)
+    if not parsed.host:
+        return "invalid URL (no host)"
+    return None
+
+
+def _redirect_target(url: str, current: httpx.URL, location: str) -> httpx.URL:
+    try:
+        scheme = urlsplit(location).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme and scheme not in ALLOWED_SCHEMES:
+        error = f"refused redirect to scheme '{_printable(scheme, 40)}'"
+        raise _Stop(FetchResult(url, str(current), error=error))
+    try:
+        target = current.join(location).copy_with(fragment=None)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise _Stop(
+            FetchResult(url, str(current), error=_describe("bad redirect location", exc))
+        ) from exc
+    if target.scheme not in ALLOWED_SCHEMES:
+        error = f"refused redirect to scheme '{_printable(target.scheme, 40)}'"
+        raise _Stop(FetchResult(url, str(current), error=error))
+    if not target.host:
+        raise _Stop(FetchResult(url, str(current), error="bad redirect location (no host)"))
+    return target
+
+
+def _status_reason(status: int, headers: httpx.Headers) -> str:
+    if status == 410:
+        return "HTTP 410 (gone)"
+    if status == 429:
+        retry_after = headers.get("retry-after")
+        if retry_after:
+            return f"HTTP 429 (rate limited; Retry-After: {_printable(retry_after, 40)})"
+        return "HTTP 429 (rate limited)"
+    if status in (304, *REDIRECT_STATUSES):
+        return f"HTTP {status} (unexpected)"
+    return f"HTTP {status}"
+
+
+def _from_cache(
+    url: str,
+    cached: CachedResponse,
+    *,
+    status: int,
+    not_modified: bool,
+    final_url: str | None = None,
+) -> FetchResult:
+    return FetchResult(
+        url=url,
+        final_url=final_url or cached.final_url,
+        status=status,
+        headers=cached.headers,
+        body=cached.body,
+        not_modified=not_modified,
+        from_cache=True,
+        digest=cached.digest,
+    )
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _describe(kind: str, exc: BaseException) -> str:
+    message = _printable(str(exc), 160)
+    name = type(exc).__name__
+    return f"{kind} ({name}: {message})" if message else f"{kind} ({name})"

@@ -1,0 +1,277 @@
+"""Address policy: which IP addresses the fetcher may connect to, enforced at connect time.
+
+The check runs inside the network backend that httpcore calls for every new connection, so
+every redirect hop and every re-resolution (DNS rebinding) is covered, and the socket goes to
+an address that was checked, never to one the operating system resolves again afterwards.
+
+An address is refused when it is loopback, private, link-local (169.254.0.0/16 with the cloud
+metadata address, fe80::/10), multicast, reserved, unspecified or otherwise not globally
+routable, including the same addresses written as IPv4-mapped (``::ffff:10.0.0.1``) or 6to4
+IPv6. A host is allowed anyway when its name, or the address it resolves to, is listed in
+``allowed_private_hosts``. When a name resolves to several addresses and any of them is
+refused, the whole host is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpcore
+
+logger = logging.getLogger(__name__)
+
+Resolver = Callable[[str, int], list[str]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class NetFault(Exception):
+    """A remote or policy fault raised below httpx; ``str(exc)`` is the plain reason."""
+
+
+class AddressRefused(NetFault):
+    def __init__(self, address: str, host: str, category: str) -> None:
+        super().__init__(f"refused address {address} for {host} ({category})")
+        self.address = address
+        self.host = host
+        self.category = category
+
+
+class DNSFailure(NetFault):
+    def __init__(self, host: str) -> None:
+        super().__init__(f"DNS lookup failed for {host}")
+        self.host = host
+
+
+class ConnectionRefused(NetFault):
+    def __init__(self) -> None:
+        super().__init__("connection refused")
+
+
+class DeadlineExceeded(NetFault):
+    """The per-URL deadline passed while connecting, reading or writing."""
+
+    def __init__(self) -> None:
+        super().__init__("deadline exceeded")
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Resolve ``host`` with ``socket.getaddrinfo``; addresses in the system's order, unique."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    seen: list[str] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in seen:
+            seen.append(address)
+    return seen
+
+
+def parse_ip(text: str) -> IPAddress | None:
+    """``text`` as an IP address (brackets and an IPv6 zone allowed), or None if it is a name."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded(address: IPAddress) -> tuple[IPAddress, ...]:
+    """The addresses a packet to ``address`` really goes to, for policy purposes.
+
+    IPv4-mapped (``::ffff:a.b.c.d``) and NAT64 (``64:ff9b::a.b.c.d``) addresses stand for
+    their IPv4 address alone; a 6to4 address is judged by itself and its IPv4 address.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return (address.ipv4_mapped,)
+        if address in _NAT64:
+            return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+        if address.sixtofour is not None:
+            return (address.sixtofour, address)
+    return (address,)
+
+
+def _unwrap(address: IPAddress) -> IPAddress:
+    return _embedded(address)[0]
+
+
+def classify(address: str | IPAddress) -> str | None:
+    """Why ``address`` may not be fetched ("loopback", "private", ...), or None if it is public."""
+    ip = parse_ip(address) if isinstance(address, str) else address
+    if ip is None:
+        return "not an IP address"
+    for candidate in _embedded(ip):
+        if candidate.is_unspecified:
+            return "unspecified"
+        if candidate.is_loopback:
+            return "loopback"
+        if candidate.is_link_local:
+            return "link-local"
+        if candidate.is_multicast:
+            return "multicast"
+        if candidate.is_reserved:
+            return "reserved"
+        if candidate.is_private:
+            return "private"
+        if not candidate.is_global:
+            return "reserved"
+    return None
+
+
+def normalise_host(host: str) -> str:
+    """Host names compare lower-case without a trailing dot; IP literals in canonical form."""
+    ip = parse_ip(host)
+    if ip is not None:
+        return str(_unwrap(ip))
+    return host.strip().rstrip(".").lower()
+
+
+class AddressPolicy:
+    """Refuses non-public addresses unless the host name or the address is allowed."""
+
+    def __init__(self, allowed_private_hosts: Iterable[str] = ()) -> None:
+        self.allowed = frozenset(normalise_host(h) for h in allowed_private_hosts if h.strip())
+
+    def check(self, host: str, addresses: Iterable[str]) -> None:
+        """Raise ``AddressRefused`` for the first address of ``host`` that may not be used."""
+        host_allowed = normalise_host(host) in self.allowed
+        for address in addresses:
+            if host_allowed or normalise_host(address) in self.allowed:
+                continue
+            category = classify(address)
+            if category is not None:
+                raise AddressRefused(address, host, category)
+
+
+class _Deadline(threading.local):
+    at: float | None = None
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """An httpcore network backend that resolves, checks and connects to the checked address.
+
+    It also bounds every connect, read and write by the calling thread's deadline (set with
+    ``deadline()``), so a server that trickles bytes, even in its headers, is cut off on time.
+    """
+
+    def __init__(self, policy: AddressPolicy, resolver: Resolver | None = None) -> None:
+        self.policy = policy
+        self.resolver = resolver or system_resolver
+        self._inner = httpcore.SyncBackend()
+        self._deadline = _Deadline()
+
+    # -- deadline ---------------------------------------------------------------------------
+    def set_deadline(self, at: float | None) -> None:
+        """Set (or clear, with None) the ``time.monotonic()`` deadline for this thread."""
+        self._deadline.at = at
+
+    def bound(self, timeout: float | None) -> float | None:
+        """``timeout`` shortened to the time left before this thread's deadline."""
+        at = self._deadline.at
+        if at is None:
+            return timeout
+        remaining = at - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded()
+        return remaining if timeout is None else min(timeout, remaining)
+
+    # -- resolution -------------------------------------------------------------------------
+    def resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
+        """Addresses for ``host``: the literal itself, or the resolver's answer (bounded in time)."""
+        ip = parse_ip(host)
+        if ip is not None:
+            return [host.strip("[]")]
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["addresses"] = list(self.resolver(host, port))
+            except Exception as exc:  # reported below as a DNS failure
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="carnival-dns", daemon=True).start()
+        if not done.wait(timeout):
+            self.bound(None)  # raises DeadlineExceeded when that is what ran out
+            raise httpcore.ConnectTimeout(f"DNS lookup for {host} timed out")
+        if "error" in box:
+            logger.debug("carnival: DNS lookup for %s failed: %r", host, box["error"])
+            raise DNSFailure(host) from box["error"]
+        addresses = [a for a in box["addresses"] if a]
+        if not addresses:
+            raise DNSFailure(host)
+        return addresses
+
+    # -- httpcore.NetworkBackend ------------------------------------------------------------
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = self.resolve(host, port, self.bound(timeout))
+        self.policy.check(host, addresses)
+        last: Exception | None = None
+        refused = 0
+        for address in addresses:
+            try:
+                stream = self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=self.bound(timeout),
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore.ConnectError as exc:
+                last = exc
+                refused += isinstance(exc.__cause__, ConnectionRefusedError)
+                continue
+            return DeadlineStream(stream, self)
+        if refused == len(addresses):
+            raise ConnectionRefused() from last
+        assert last is not None
+        raise last
+
+    def connect_unix_socket(self, path: str, timeout=None, socket_options=None):  # noqa: ANN001
+        raise AddressRefused(path, path, "unix socket")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every operation is bounded by the backend's thread deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, backend: GuardedBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._backend.bound(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._backend.bound(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):  # noqa: ANN001
+        inner = self._inner.start_tls(ssl_context, server_hostname, self._backend.bound(timeout))
+        return DeadlineStream(inner, self._backend)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)

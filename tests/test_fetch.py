@@ -1,0 +1,563 @@
+"""The fetch stage against real misbehaving servers on 127.0.0.x (see hostile_server.py)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import socket
+import time
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
+
+import pytest
+from blog_carnival.cache import HttpCache
+from blog_carnival.fetch import ACCEPT, Fetcher, FetchSettings, format_size
+from hostile_server import (
+    HostileServer,
+    free_port,
+    hostile_server_fixture,  # noqa: F401  (the hostile_server fixture)
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+MiB = 1024 * 1024
+LOCAL = frozenset({"127.0.0.1"})
+FAST = {"timeout": 1.0, "deadline": 2.0, "max_bytes": MiB, "allowed_private_hosts": LOCAL}
+
+Make = Callable[..., Fetcher]
+
+
+@pytest.fixture
+def make_fetcher() -> Iterator[Make]:
+    """Factory for fetchers with short test limits; every one is closed at teardown."""
+    fetchers: list[Fetcher] = []
+
+    def make(cache: HttpCache | None = None, *, resolver=None, **overrides: object) -> Fetcher:  # noqa: ANN001
+        fetcher = Fetcher(FetchSettings(**{**FAST, **overrides}), cache, resolver=resolver)
+        fetchers.append(fetcher)
+        return fetcher
+
+    yield make
+    for fetcher in fetchers:
+        fetcher.close()
+
+
+@pytest.fixture
+def server(hostile_server) -> HostileServer:
+    return hostile_server("127.0.0.1")
+
+
+def no_dns(host: str, port: int) -> list[str]:
+    raise AssertionError(f"resolver called for {host}:{port}")
+
+
+# -- 1. schemes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [
+        ("file:///etc/passwd", "file"),
+        ("FILE:///etc/passwd", "file"),
+        ("ftp://ftp.example.com/feed.xml", "ftp"),
+        ("data:application/xml,<rss/>", "data"),
+        ("javascript:alert(1)", "javascript"),
+        ("gopher://example.com/1", "gopher"),
+    ],
+)
+def test_other_schemes_are_refused_without_io(make_fetcher: Make, url: str, scheme: str) -> None:
+    result = make_fetcher(resolver=no_dns).fetch(url)
+    assert result.error == f"refused scheme '{scheme}'"
+    assert result.body is None and not result.ok
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("example.com/feed.xml", "invalid URL (no scheme)"),
+        ("http:///feed.xml", "invalid URL (no host)"),
+    ],
+)
+def test_urls_without_scheme_or_host_are_refused(make_fetcher: Make, url: str, error: str) -> None:
+    assert make_fetcher(resolver=no_dns).fetch(url).error == error
+
+
+# -- 2. address policy, at connect time --------------------------------------------------------
+
+
+def test_loopback_servers_that_are_not_allowed_see_nothing(
+    make_fetcher: Make, hostile_server
+) -> None:
+    two, three = hostile_server("127.0.0.2"), hostile_server("127.0.0.3")
+    fetcher = make_fetcher()  # allows 127.0.0.1 only
+    for srv in (two, three):
+        result = fetcher.fetch(srv.route("/feed.xml", body=b"<rss/>"))
+        assert result.error == f"refused address {srv.host} for {srv.host} (loopback)"
+        assert srv.request_count == 0 and srv.connections_total == 0
+
+
+def test_an_allowed_private_address_is_fetched(make_fetcher: Make, hostile_server) -> None:
+    two = hostile_server("127.0.0.2")
+    result = make_fetcher(allowed_private_hosts={"127.0.0.2"}).fetch(two.route("/f", body=b"ok"))
+    assert result.ok and result.body == b"ok"
+    assert len(two.requests_to("/f")) == 1
+
+
+def test_redirect_to_a_disallowed_address_is_refused(
+    make_fetcher: Make, server, hostile_server
+) -> None:
+    three = hostile_server("127.0.0.3")
+    target = three.route("/secret", body=b"secret")
+    result = make_fetcher().fetch(server.redirect("/go", target))
+    assert result.error == "refused address 127.0.0.3 for 127.0.0.3 (loopback)"
+    assert result.final_url == target and result.body is None
+    assert len(server.requests_to("/go")) == 1
+    assert three.request_count == 0 and three.connections_total == 0
+
+
+def test_dns_rebinding_is_checked_on_every_new_connection(
+    make_fetcher: Make, server, hostile_server
+) -> None:
+    # Same port on 127.0.0.3: the name "feed.test" first resolves to the allowed 127.0.0.1,
+    # then (a rebinding attack) to 127.0.0.3.
+    three = hostile_server("127.0.0.3", server.port)
+    server.route("/feed.xml", body=b"public", close=True)
+    three.route("/feed.xml", body=b"internal")
+    answers = iter([["127.0.0.1"], ["127.0.0.3"]])
+    fetcher = make_fetcher(resolver=lambda host, port: next(answers))
+    url = f"http://feed.test:{server.port}/feed.xml"
+    assert fetcher.fetch(url).body == b"public"
+    assert fetcher.fetch(url).error == "refused address 127.0.0.3 for feed.test (loopback)"
+    assert three.connections_total == 0
+
+
+def test_a_name_with_any_refused_address_is_refused(make_fetcher: Make, server) -> None:
+    fetcher = make_fetcher(resolver=lambda host, port: ["127.0.0.1", "10.1.2.3"])
+    result = fetcher.fetch(f"http://mixed.test:{server.port}/x")
+    assert result.error == "refused address 10.1.2.3 for mixed.test (private)"
+    assert server.connections_total == 0
+
+
+def test_cloud_metadata_address_is_refused(make_fetcher: Make) -> None:
+    fetcher = make_fetcher(resolver=lambda host, port: ["169.254.169.254"])
+    result = fetcher.fetch("http://metadata.test/latest/meta-data/")
+    assert result.error == "refused address 169.254.169.254 for metadata.test (link-local)"
+
+
+@pytest.mark.parametrize("host", ["2130706433", "127.1", "[::ffff:127.0.0.1]"])
+def test_disguised_loopback_forms_are_refused(make_fetcher: Make, server, host: str) -> None:
+    result = make_fetcher(allowed_private_hosts=frozenset()).fetch(f"http://{host}:{server.port}/")
+    assert result.error is not None
+    assert result.error.startswith("refused address ") and result.error.endswith("(loopback)")
+    assert server.connections_total == 0
+
+
+def test_an_allowed_host_name_may_resolve_to_a_private_address(
+    make_fetcher: Make, hostile_server
+) -> None:
+    two = hostile_server("127.0.0.2")
+    two.route("/f", body=b"ok")
+    fetcher = make_fetcher(
+        allowed_private_hosts={"intranet.test"}, resolver=lambda h, p: ["127.0.0.2"]
+    )
+    assert fetcher.fetch(f"http://intranet.test:{two.port}/f").body == b"ok"
+
+
+def test_dns_failure(make_fetcher: Make) -> None:
+    assert (
+        make_fetcher().fetch("http://nosuch.invalid/feed").error
+        == "DNS lookup failed for nosuch.invalid"
+    )
+
+    def broken(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    assert (
+        make_fetcher(resolver=broken).fetch("http://x.test/").error
+        == "DNS lookup failed for x.test"
+    )
+    assert make_fetcher(resolver=lambda h, p: []).fetch("http://y.test/").error == (
+        "DNS lookup failed for y.test"
+    )
+
+
+# -- 3. redirects --------------------------------------------------------------------------------
+
+
+def test_redirect_chain_is_followed_and_final_url_reported(make_fetcher: Make, server) -> None:
+    result = make_fetcher().fetch(server.redirect_chain("/c", 3, body=b"<feed/>"))
+    assert result.ok and result.body == b"<feed/>"
+    assert result.final_url == server.url("/c/3") and result.status == 200
+    assert [r.path for r in server.requests] == ["/c/0", "/c/1", "/c/2", "/c/3"]
+
+
+def test_at_most_max_redirects(make_fetcher: Make, server) -> None:
+    fetcher = make_fetcher()
+    assert fetcher.fetch(server.redirect_chain("/five", 5)).ok
+    result = fetcher.fetch(server.redirect_chain("/six", 6))
+    assert result.error == "too many redirects (more than 5)"
+    assert not server.requests_to("/six/6")
+    assert make_fetcher(max_redirects=0).fetch(server.redirect_chain("/one", 1)).error == (
+        "too many redirects (more than 0)"
+    )
+
+
+def test_redirect_loop(make_fetcher: Make, server) -> None:
+    result = make_fetcher().fetch(server.redirect_loop("/a", "/b"))
+    assert result.error == f"redirect loop at {server.url('/a')}"
+
+
+@pytest.mark.parametrize("location", ["ftp://ftp.example.com/feed.xml", "file:///etc/passwd"])
+def test_redirect_to_another_scheme_is_refused(make_fetcher: Make, server, location: str) -> None:
+    scheme = location.split(":", 1)[0]
+    result = make_fetcher().fetch(server.redirect("/r", location, status=301))
+    assert result.error == f"refused redirect to scheme '{scheme}'"
+
+
+@pytest.mark.parametrize(
+    ("location", "error"),
+    [
+        ("mailto:feeds@blog.example", "refused redirect to scheme 'mailto'"),
+        ("\tjavascript:alert(1)", "refused redirect to scheme 'javascript'"),
+        ("data:text/html,<script>", "refused redirect to scheme 'data'"),
+        ("http://[::1", "bad redirect location (InvalidURL: Invalid port: ':1')"),
+        ("http://:99999/", "bad redirect location (no host)"),
+        ("http://exa mple.invalid/", "DNS lookup failed for exa%20mple.invalid"),
+    ],
+)
+def test_malformed_redirects_are_reported(
+    make_fetcher: Make, server, location: str, error: str
+) -> None:
+    assert make_fetcher().fetch(server.redirect("/w", location)).error == error
+
+
+def test_relative_redirects_and_every_status(make_fetcher: Make, server) -> None:
+    server.route("/feeds/main.xml", body=b"main")
+    fetcher = make_fetcher()
+    for status in (301, 302, 303, 307, 308):
+        result = fetcher.fetch(
+            server.redirect(f"/old/{status}", "../feeds/main.xml", status=status)
+        )
+        assert (result.body, result.final_url) == (b"main", server.url("/feeds/main.xml"))
+
+
+# -- 4. timeouts and the deadline ----------------------------------------------------------------
+
+
+def test_a_server_that_never_answers_times_out(make_fetcher: Make, server) -> None:
+    started = time.monotonic()
+    result = make_fetcher(timeout=0.5).fetch(server.hang("/hang"))
+    assert result.error == "timed out after 0.5 s"
+    assert time.monotonic() - started < 0.5 + 1.5
+
+
+@pytest.mark.parametrize("kind", ["body", "headers"])
+def test_a_trickling_server_is_cut_at_the_deadline(make_fetcher: Make, server, kind: str) -> None:
+    # Each byte comes well within the read timeout, so only the deadline can stop it.
+    url = (
+        server.trickle("/t", size=1000, rate=8)
+        if kind == "body"
+        else server.trickle_headers("/t", 8)
+    )
+    started = time.monotonic()
+    result = make_fetcher(timeout=1.0, deadline=2.0).fetch(url)
+    elapsed = time.monotonic() - started
+    assert result.error == "timed out after 2 s"
+    assert 1.9 < elapsed < 2.0 + 1.5
+    assert 5 < server.bytes_sent["/t"] < 40
+
+
+def test_the_deadline_covers_all_redirect_hops(make_fetcher: Make, server) -> None:
+    for i in range(4):
+        server.route(f"/slow/{i}", status=302, headers={"Location": f"/slow/{i + 1}"}, delay=0.6)
+    server.route("/slow/4", body=b"late")
+    started = time.monotonic()
+    result = make_fetcher(timeout=1.0, deadline=2.0).fetch(server.url("/slow/0"))
+    assert result.error == "timed out after 2 s"
+    assert time.monotonic() - started < 2.0 + 1.5
+
+
+# -- 5. the size cap on the decoded body ----------------------------------------------------------
+
+
+def _peak_during(fn: Callable[[], object]) -> tuple[object, int]:
+    tracemalloc.start()
+    try:
+        value = fn()
+        return value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_a_huge_body_is_cut_off_while_streaming(make_fetcher: Make, server, chunked: bool) -> None:
+    url = server.huge("/huge", 100 * MiB, chunked=chunked)
+    fetcher = make_fetcher()
+    result, peak = _peak_during(lambda: fetcher.fetch(url))
+    assert result.error == "too large (more than 1 MiB)"
+    assert peak < 8 * MiB
+    assert server.bytes_sent.get("/huge", 0) < 20 * MiB
+
+
+def test_a_gzip_bomb_is_cut_off_after_inflating_the_cap(make_fetcher: Make, server) -> None:
+    url = server.gzip_bomb("/bomb", size_mib=300)
+    fetcher = make_fetcher()
+    result, peak = _peak_during(lambda: fetcher.fetch(url))
+    assert result.error == "too large (more than 1 MiB)"
+    assert peak < 8 * MiB  # the whole thing would be 300 MiB
+
+
+def test_the_cap_is_on_decoded_bytes_exactly(make_fetcher: Make, server) -> None:
+    fetcher = make_fetcher(max_bytes=100_000)
+    at_cap = server.route(
+        "/at", body=gzip.compress(b"a" * 100_000), headers={"Content-Encoding": "gzip"}
+    )
+    over = server.route(
+        "/over", body=gzip.compress(b"a" * 100_001), headers={"Content-Encoding": "gzip"}
+    )
+    assert fetcher.fetch(at_cap).body == b"a" * 100_000
+    assert fetcher.fetch(over).error == f"too large (more than {format_size(100_000)})"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda d: zlib.compress(d)[2:-4]),  # raw deflate, as some servers send it
+        ("identity", lambda d: d),
+        ("gzip, gzip", lambda d: gzip.compress(gzip.compress(d))),
+    ],
+)
+def test_content_encodings_are_decoded(make_fetcher: Make, server, encoding: str, encode) -> None:  # noqa: ANN001
+    body = b"<rss>" + b"entry " * 50_000 + b"</rss>"
+    url = server.route("/enc", body=encode(body), headers={"Content-Encoding": encoding})
+    result = make_fetcher().fetch(url)
+    assert result.body == body
+    assert "content-encoding" not in result.headers  # the body we hand on is decoded
+
+
+def test_unsupported_or_broken_encodings_are_errors(make_fetcher: Make, server) -> None:
+    fetcher = make_fetcher()
+    br = server.route("/br", body=b"\x0b\x02\x80", headers={"Content-Encoding": "br"})
+    assert fetcher.fetch(br).error == "unsupported content-encoding 'br'"
+    bad = server.route("/bad", body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    assert fetcher.fetch(bad).error.startswith("undecodable gzip body (")
+
+
+# -- 6. statuses and transport faults -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "error"),
+    [
+        (404, {}, "HTTP 404"),
+        (410, {}, "HTTP 410 (gone)"),
+        (429, {"Retry-After": "120"}, "HTTP 429 (rate limited; Retry-After: 120)"),
+        (429, {}, "HTTP 429 (rate limited)"),
+        (500, {}, "HTTP 500"),
+        (503, {"Retry-After": "3600"}, "HTTP 503"),
+        (403, {}, "HTTP 403"),
+    ],
+)
+def test_http_error_statuses(
+    make_fetcher: Make, server, status: int, headers: dict, error: str
+) -> None:
+    started = time.monotonic()
+    result = make_fetcher().fetch(server.route("/s", body=b"oops", status=status, headers=headers))
+    assert (result.error, result.status, result.body) == (error, status, None)
+    assert time.monotonic() - started < 1.0  # Retry-After is reported, never slept on
+
+
+def test_connection_refused(make_fetcher: Make) -> None:
+    assert make_fetcher().fetch(f"http://127.0.0.1:{free_port()}/").error == "connection refused"
+
+
+def test_other_transport_faults_are_plain_reasons(make_fetcher: Make, server) -> None:
+    def hang_up(h) -> None:  # noqa: ANN001
+        h.close_connection = True
+
+    def garbage(h) -> None:  # noqa: ANN001
+        h.wfile.write(b"SPDY/9 banana\r\n\r\n")
+        h.close_connection = True
+
+    fetcher = make_fetcher()
+    assert fetcher.fetch(server.handler("/hangup", hang_up)).error == (
+        "protocol error (RemoteProtocolError: Server disconnected without sending a response.)"
+    )
+    assert fetcher.fetch(server.handler("/garbage", garbage)).error.startswith(
+        "protocol error (RemoteProtocolError: "
+    )
+    tls = fetcher.fetch(f"https://127.0.0.1:{server.port}/")  # TLS to a plain HTTP server
+    assert tls.error.startswith("connection failed (ConnectError: [SSL")
+
+
+# Host labels that cannot end the host part early, so no example reaches a real address.
+HOST_JUNK = st.characters(exclude_characters="/?#@\\:[]")
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(junk=st.text(max_size=40), label=st.text(HOST_JUNK, max_size=20), path=st.text(max_size=40))
+def test_fetch_never_raises(make_fetcher: Make, junk: str, label: str, path: str) -> None:
+    def refuse(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "no")
+
+    fetcher = make_fetcher(resolver=refuse, allowed_private_hosts=frozenset())
+    for url in (junk, f"{junk}://nosuch.invalid/{path}", f"http://{label}.invalid/{path}"):
+        result = fetcher.fetch(url)
+        assert result.error and result.body is None
+
+
+# -- 7. conditional GET and the cache --------------------------------------------------------------
+
+LAST_MODIFIED = "Tue, 03 Nov 2026 10:00:00 GMT"
+
+
+def test_conditional_get_answers_304_from_the_cache(make_fetcher: Make, server, tmp_path) -> None:
+    url = server.route("/feed.xml", body=b"<rss>v1</rss>", etag='"v1"', last_modified=LAST_MODIFIED)
+    fetcher = make_fetcher(HttpCache(tmp_path))
+    first = fetcher.fetch(url)
+    assert (first.status, first.from_cache, first.not_modified) == (200, False, False)
+    assert first.digest == hashlib.sha256(b"<rss>v1</rss>").hexdigest()
+
+    second = fetcher.fetch(url)
+    sent = server.requests_to("/feed.xml")[-1].headers
+    assert sent["if-none-match"] == '"v1"' and sent["if-modified-since"] == LAST_MODIFIED
+    assert (second.status, second.from_cache, second.not_modified) == (304, True, True)
+    assert second.body == first.body and second.digest == first.digest
+    assert second.headers["etag"] == '"v1"' and second.final_url == url
+
+
+def test_last_modified_alone_revalidates(make_fetcher: Make, server, tmp_path) -> None:
+    url = server.route("/lm", body=b"x", last_modified=LAST_MODIFIED)
+    fetcher = make_fetcher(HttpCache(tmp_path))
+    fetcher.fetch(url)
+    assert fetcher.fetch(url).not_modified
+    assert "if-none-match" not in server.requests_to("/lm")[-1].headers
+
+
+def test_validators_go_to_the_final_url_after_redirects(
+    make_fetcher: Make, server, tmp_path
+) -> None:
+    server.route("/real.xml", body=b"feed", etag='"e"')
+    url = server.redirect("/moved", "/real.xml", status=301)
+    fetcher = make_fetcher(HttpCache(tmp_path))
+    fetcher.fetch(url)
+    result = fetcher.fetch(url)
+    assert result.not_modified and result.final_url == server.url("/real.xml")
+    assert "if-none-match" not in server.requests_to("/moved")[-1].headers
+    assert server.requests_to("/real.xml")[-1].headers["if-none-match"] == '"e"'
+
+
+def test_a_failed_fetch_leaves_the_cache_untouched(make_fetcher: Make, server, tmp_path) -> None:
+    cache = HttpCache(tmp_path)
+    url = server.route("/feed.xml", body=b"good", etag='"g"')
+    fetcher = make_fetcher(cache)
+    assert fetcher.fetch(url).ok
+    stored = cache.file_for(url).read_bytes()
+    server.route("/feed.xml", body=b"broken", status=500)
+    assert fetcher.fetch(url).error == "HTTP 500"
+    assert cache.file_for(url).read_bytes() == stored
+    assert cache.get(url).body == b"good"
+
+
+def test_a_damaged_cache_file_is_a_miss(make_fetcher: Make, server, tmp_path) -> None:
+    cache = HttpCache(tmp_path)
+    url = server.route("/feed.xml", body=b"<rss>" + b"x" * 1000 + b"</rss>", etag='"t"')
+    fetcher = make_fetcher(cache)
+    fetcher.fetch(url)
+    file = cache.file_for(url)
+    file.write_bytes(file.read_bytes()[:-300])  # a partial write
+    result = fetcher.fetch(url)
+    assert result.ok and result.status == 200 and not result.from_cache
+    assert "if-none-match" not in server.requests_to("/feed.xml")[-1].headers
+    assert cache.get(url) is not None  # repaired by the fresh answer
+
+
+def test_offline_answers_from_the_cache_only(make_fetcher: Make, server, tmp_path) -> None:
+    cache = HttpCache(tmp_path)
+    url = server.route("/feed.xml", body=b"cached")
+    assert make_fetcher(cache).fetch(url).ok
+    seen = server.request_count
+    offline = make_fetcher(cache, offline=True, resolver=no_dns)
+    hit = offline.fetch(url)
+    assert (hit.body, hit.from_cache, hit.not_modified, hit.status) == (b"cached", True, False, 200)
+    assert hit.digest == hashlib.sha256(b"cached").hexdigest()
+    assert offline.fetch(server.url("/other.xml")).error == "offline: not in cache"
+    assert make_fetcher(None, offline=True).fetch(url).error == "offline: not in cache"
+    assert offline.fetch("file:///etc/passwd").error == "refused scheme 'file'"
+    assert server.request_count == seen
+
+
+# -- 8. request headers ------------------------------------------------------------------------------
+
+
+def test_user_agent_and_accept_are_sent_on_every_hop(make_fetcher: Make, server) -> None:
+    agent = "blog-carnival/1.0 (+https://warm-introduction.example/)"
+    make_fetcher(user_agent=agent).fetch(server.redirect_chain("/c", 2))
+    assert len(server.requests) == 3
+    for request in server.requests:
+        assert request.headers["user-agent"] == agent
+        assert request.headers["accept"] == ACCEPT
+        assert request.headers["accept"].startswith("application/atom+xml, application/rss+xml")
+        assert request.headers["accept-encoding"] == "gzip, deflate"
+        assert "cookie" not in request.headers
+
+
+# -- 9. concurrency --------------------------------------------------------------------------------
+
+
+def test_fetch_all_runs_in_parallel(make_fetcher: Make, hostile_server) -> None:
+    servers = [hostile_server("127.0.0.1") for _ in range(4)]
+    urls = [
+        srv.route(f"/feed/{i}", body=b"%d" % i, delay=0.3) for i in range(10) for srv in servers
+    ]
+    seen: list[str] = []
+    started = time.monotonic()
+    results = make_fetcher(concurrency=32, per_host=4).fetch_all(
+        urls, progress=lambda r: seen.append(r.url)
+    )
+    elapsed = time.monotonic() - started
+    assert list(results) == urls and all(r.ok for r in results.values())
+    assert sorted(seen) == sorted(urls)
+    assert elapsed < 0.4 * 0.3 * len(urls)
+    assert all(srv.max_in_flight <= 4 for srv in servers)
+
+
+def test_the_per_host_limit_holds(make_fetcher: Make, server) -> None:
+    urls = [server.route(f"/p/{i}", body=b"x", delay=0.15) for i in range(12)]
+    results = make_fetcher(concurrency=32, per_host=3).fetch_all(urls)
+    assert all(r.ok for r in results.values())
+    assert server.max_in_flight == 3
+    assert server.max_connections <= 3
+
+
+def test_fetch_all_dedupes(make_fetcher: Make, server) -> None:
+    a, b = server.route("/a", body=b"a"), server.route("/b", body=b"b")
+    calls: list[str] = []
+    results = make_fetcher().fetch_all([a, b, a, a, b], progress=lambda r: calls.append(r.url))
+    assert list(results) == [a, b] and sorted(calls) == [a, b]
+    assert len(server.requests_to("/a")) == 1 and len(server.requests_to("/b")) == 1
+    assert make_fetcher().fetch_all([]) == {}
+
+
+def test_connections_are_reused(make_fetcher: Make, server) -> None:
+    fetcher = make_fetcher()
+    for i in range(5):
+        assert fetcher.fetch(server.route(f"/r/{i}", body=b"x")).ok
+    assert server.connections_total == 1
+
+
+def test_fetcher_is_a_context_manager(server) -> None:
+    with Fetcher(FetchSettings(**FAST)) as fetcher:
+        assert fetcher.fetch(server.route("/x", body=b"x")).ok
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="per_host"):
+        FetchSettings(per_host=0)
+    assert FetchSettings(allowed_private_hosts=["a"]).allowed_private_hosts == frozenset({"a"})  # type: ignore[arg-type]
