@@ -149,7 +149,7 @@ def build(out: Path, carnival: Path, cache: Path, hosts: list[str]) -> float:
     cmd = [sys.executable, "-m", "pelican", "content", "-s", "pelicanconf.py", "-o", str(out), "-q",
            "-e", f'CARNIVAL_PATH="{carnival}"', f'CARNIVAL_CACHE_PATH="{cache}"',
            "CARNIVAL_ALLOWED_PRIVATE_HOSTS=" + "[" + ",".join(f'"{h}"' for h in hosts) + "]",
-           "CARNIVAL_CONCURRENCY=64"]
+           ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CARNIVAL_OFFLINE": ""})
     took = time.perf_counter() - start

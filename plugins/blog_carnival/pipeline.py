@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +41,9 @@ from .urls import canonical_url
 logger = logging.getLogger(__name__)
 
 FEED_TYPES = ("xml", "rss", "atom", "rdf", "json")
+# Parsing is CPU-bound (feedparser is pure Python): with this many feeds to parse, spread
+# them over worker processes, started while the feeds are still being fetched.
+PARSE_IN_PROCESSES_FROM = 8
 
 
 @dataclass(frozen=True)
@@ -68,21 +74,35 @@ class Resolver:
     """Resolves editions through an injected fetcher; parses each distinct body once."""
 
     def __init__(self, fetcher, *, cache=None, parse_cache: Path | None = None, excerpt_words: int = 40,
-                 progress: Callable[[FetchResult], None] | None = None):
+                 progress: Callable[[FetchResult], None] | None = None, parse_processes: int | None = None):
         self.fetcher = fetcher
         self.cache = cache
         self.parse_cache = parse_cache
         self.excerpt_words = excerpt_words
         self.progress = progress
+        self.parse_processes = (os.cpu_count() or 1) if parse_processes is None else parse_processes
         self.docs = _Documents()
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[str, Future] = {}
 
     # -- fetching -------------------------------------------------------------------------
 
-    def _fetch(self, urls: Iterable[str]) -> None:
+    def _fetch(self, urls: Iterable[str], feeds: Iterable[str] = ()) -> None:
+        """Fetch what is not fetched yet; known feeds start parsing as soon as they arrive."""
         todo = sorted({u for u in urls if u and u not in self.docs.fetched})
         if not todo:
             return
-        results = self.fetcher.fetch_all(todo, progress=self.progress)
+        feeds = set(feeds) & set(todo)
+        if len(feeds) >= PARSE_IN_PROCESSES_FROM and self.parse_processes > 1:
+            self._start_pool()
+
+        def arrived(result: FetchResult) -> None:
+            if self.progress is not None:
+                self.progress(result)
+            if self._pool is not None and result.url in feeds and result.ok:
+                self._submit(result)
+
+        results = self.fetcher.fetch_all(todo, progress=arrived)
         for url in todo:
             result = results.get(url) or FetchResult(url=url, error="not fetched")
             if not result.ok:
@@ -107,28 +127,65 @@ class Resolver:
 
     # -- parsing --------------------------------------------------------------------------
 
+    def _start_pool(self) -> None:
+        if self._pool is None:
+            try:
+                # Workers are fresh interpreters started with a copy of sys.path: make this
+                # package importable there as Pelican loaded it (from PLUGIN_PATHS).
+                plugin_root = str(Path(__file__).resolve().parent.parent)
+                if plugin_root not in sys.path:
+                    sys.path.append(plugin_root)
+                self._pool = ProcessPoolExecutor(self.parse_processes, mp_context=multiprocessing.get_context("spawn"))
+            except (OSError, ValueError) as exc:  # no processes here: parse in this one
+                logger.debug("carnival: parsing in-process (%s)", exc)
+                self.parse_processes = 1
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _memo_path(self, result: FetchResult) -> Path | None:
+        if self.parse_cache is None:
+            return None
+        digest = result.digest or hashlib.sha256(result.body).hexdigest()
+        name = hashlib.sha256(f"{result.final_url or result.url}\n{digest}".encode()).hexdigest()
+        return self.parse_cache / name[:2] / f"{name}.json"
+
+    def _submit(self, result: FetchResult) -> None:
+        """Parse in a worker process, unless this exact body was parsed before (a 304 costs no parsing)."""
+        memo = self._memo_path(result)
+        if memo is not None and memo.exists():
+            return
+        self._pending[result.url] = self._pool.submit(
+            parse_feed, result.body, dict(result.headers), result.final_url or result.url)
+
     def feed(self, url: str) -> ParsedFeed | ParseFailure | None:
         if url in self.docs.feeds:
             return self.docs.feeds[url]
         result = self.docs.fetched.get(url)
         if result is None or not result.ok:
             return None
-        parsed = self._parse_memo(result)
+        parsed = self._parse_memo(result, self._pending.pop(url, None))
         self.docs.feeds[url] = parsed
         return parsed
 
-    def _parse_memo(self, result: FetchResult) -> ParsedFeed | ParseFailure:
-        digest = result.digest or hashlib.sha256(result.body).hexdigest()
+    def _parse_memo(self, result: FetchResult, pending: Future | None = None) -> ParsedFeed | ParseFailure:
         final = result.final_url or result.url
-        memo = None
-        if self.parse_cache is not None:
-            name = hashlib.sha256(f"{final}\n{digest}".encode()).hexdigest()
-            memo = self.parse_cache / name[:2] / f"{name}.json"
+        memo = self._memo_path(result)
+        if memo is not None and pending is None:
             try:
                 return feed_from_json(json.loads(memo.read_text(encoding="utf-8")))
             except (OSError, ValueError, KeyError, TypeError):
                 pass
-        parsed = parse_feed(result.body, result.headers, final)
+        parsed = None
+        if pending is not None:
+            try:
+                parsed = pending.result()
+            except Exception as exc:  # a dead worker must not cost the feed: parse it here
+                logger.debug("carnival: worker failed on %s (%s); parsing in-process", final, exc)
+        if parsed is None:
+            parsed = parse_feed(result.body, result.headers, final)
         if memo is not None and isinstance(parsed, ParsedFeed):
             _write_atomic(memo, json.dumps(feed_to_json(parsed), ensure_ascii=False))
         return parsed
@@ -174,9 +231,16 @@ class Resolver:
 
     def resolve(self, items: list[tuple[Carnival, Edition]]) -> dict[str, EditionResult]:
         """Resolve editions from the network (through the cache), all together."""
+        try:
+            return self._resolve(items)
+        finally:
+            self._stop_pool()
+
+    def _resolve(self, items: list[tuple[Carnival, Edition]]) -> dict[str, EditionResult]:
         needs = [(carnival, plan(carnival, edition)) for carnival, edition in items]
         # Phase 1: every URL known up front.
-        self._fetch(url for _, need in needs for url in need.first_urls())
+        known_feeds = [x.feed for _, need in needs for x in (*need.submissions, *need.contributors) if x.feed]
+        self._fetch((url for _, need in needs for url in need.first_urls()), feeds=known_feeds)
         # Phase 2: feeds discovered on pages.
         discovered = []
         for _, need in needs:
@@ -184,7 +248,7 @@ class Resolver:
                 discovered.append(self._feed_url_for(sub.url, sub.feed))
             for person in need.contributors:
                 discovered.append(self._feed_url_for(person.blog, person.feed))
-        self._fetch(u for u in discovered if u)
+        self._fetch((u for u in discovered if u), feeds=[u for u in discovered if u])
         # Phase 3: pages of submitted posts their feed does not carry (page fallback).
         missing_pages = []
         for _, need in needs:
