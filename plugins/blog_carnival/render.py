@@ -11,12 +11,13 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import markdown
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from .config import Carnival, Edition
+from .config import Carnival, Contributor, Edition
 from .pipeline import EditionResult
 from .sanitize import clean_html
 from .select import RoundupEntry, order, slugish
@@ -57,6 +58,7 @@ class EditionLink:
     date: dt.datetime
     opens: dt.date
     deadline: dt.date
+    upcoming: bool = False  # its publication date is still ahead
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,17 @@ class CarnivalView:
     rss_url: str
     opml_url: str
     editions: tuple[EditionLink, ...]
+    contributors: tuple[Contributor, ...] = ()
 
     @property
     def latest(self) -> EditionLink | None:
-        return self.editions[-1] if self.editions else None
+        """The newest edition already published (an announced one is not 'latest')."""
+        published = [e for e in self.editions if not e.upcoming]
+        return published[-1] if published else None
+
+    @property
+    def upcoming(self) -> list[EditionLink]:
+        return [e for e in self.editions if e.upcoming]
 
     @property
     def edition_count(self) -> int:
@@ -105,7 +114,9 @@ def edition_datetime(edition: Edition) -> dt.datetime:
     return dt.datetime.combine(edition.date, dt.time(9, 0), tzinfo=dt.UTC)
 
 
-def carnival_view(carnival: Carnival, urls: dict[str, str]) -> CarnivalView:
+def carnival_view(carnival: Carnival, urls: dict[str, str], today: dt.date | None = None) -> CarnivalView:
+    today = today or dt.date.today()
+
     def fmt(key: str, **extra) -> str:
         return urls[key].format(carnival=carnival.slug, **extra)
 
@@ -121,6 +132,7 @@ def carnival_view(carnival: Carnival, urls: dict[str, str]) -> CarnivalView:
             date=edition_datetime(e),
             opens=e.opens,
             deadline=e.deadline,
+            upcoming=e.date > today,
         )
         for e in carnival.editions
     )
@@ -136,6 +148,7 @@ def carnival_view(carnival: Carnival, urls: dict[str, str]) -> CarnivalView:
         rss_url=fmt("CARNIVAL_FEED_RSS"),
         opml_url=fmt("CARNIVAL_OPML"),
         editions=links,
+        contributors=carnival.contributors,
     )
 
 
@@ -156,11 +169,12 @@ def edition_view(view: CarnivalView, edition: Edition) -> EditionView:
 
 def _entry_meta(entry: RoundupEntry) -> list[Markup]:
     parts = []
-    if entry.blog_name and entry.blog_url:
-        parts.append(Markup('<a class="entry-blog" href="{}">{}</a>').format(entry.blog_url, entry.blog_name))
-    elif entry.blog_name:
-        parts.append(Markup('<span class="entry-blog">{}</span>').format(entry.blog_name))
-    if entry.author and entry.author != entry.blog_name:
+    blog_name = entry.blog_name or (urlsplit(entry.blog_url).hostname if entry.blog_url else None)
+    if blog_name and entry.blog_url:
+        parts.append(Markup('<a class="entry-blog" href="{}">{}</a>').format(entry.blog_url, blog_name))
+    elif blog_name:
+        parts.append(Markup('<span class="entry-blog">{}</span>').format(blog_name))
+    if entry.author and entry.author != blog_name:
         parts.append(Markup('<span class="entry-author">{}</span>').format(entry.author))
     if entry.published:
         parts.append(Markup('<time datetime="{}">{}</time>').format(entry.published.date().isoformat(),

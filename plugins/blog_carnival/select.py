@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from .config import Contributor, Edition, Submission
 from .model import FeedEntry, PageInfo, ParsedFeed
 from .sanitize import excerpt as make_excerpt
-from .sanitize import plain_text
+from .sanitize import normalize_text
 from .urls import canonical_url, safe_link
 
 SOURCE_RANK = {"unresolved": 0, "page": 1, "feed": 2, "tag": 2}
@@ -77,10 +77,10 @@ def from_feed(entry: FeedEntry, feed: ParsedFeed, *, url: str | None = None, sou
     link = link or entry.link or feed.link or feed.url
     return RoundupEntry(
         url=link,
-        title=plain_text(entry.title, 300) or link,
-        blog_name=plain_text(feed.title, 120) or None,
+        title=normalize_text(entry.title, 300) or link,
+        blog_name=normalize_text(feed.title, 120) or None,
         blog_url=feed.link or origin(link),
-        author=plain_text(entry.author, 120) or None,
+        author=normalize_text(entry.author, 120) or None,
         published=entry.date,
         excerpt=make_excerpt(entry.summary or entry.content, excerpt_words),
         source=source,
@@ -92,10 +92,10 @@ def from_page(page: PageInfo, url: str, excerpt_words: int = 40) -> RoundupEntry
     link = safe_link(url) or url
     return RoundupEntry(
         url=link,
-        title=plain_text(page.title, 300) or link,
-        blog_name=plain_text(page.site_name, 120) or None,
+        title=normalize_text(page.title, 300) or link,
+        blog_name=normalize_text(page.site_name, 120) or None,
         blog_url=origin(link),
-        author=plain_text(page.author, 120) or None,
+        author=normalize_text(page.author, 120) or None,
         published=page.published,
         excerpt=make_excerpt(page.description, excerpt_words),
         source="page",
