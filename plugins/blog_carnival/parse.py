@@ -33,6 +33,7 @@ import feedparser
 
 from .model import FeedEntry, ParsedFeed, ParseFailure
 from .sanitize import excerpt, normalize_text, plain_text
+from .trim import trim_items
 from .urls import safe_link
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ MAX_ID = 2000
 MAX_REASON = 160
 UNTITLED = "Untitled"
 CACHE_FORMAT = 1
+MAX_ITEMS = 1000  # items read per feed; a blog's feed carries tens, a hostile one 100,000
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
 _JSON_TYPES = frozenset({"application/feed+json", "application/json"})
@@ -70,12 +72,16 @@ _WIDE_PATTERNS = (
 # --- entry point -------------------------------------------------------------------------
 
 
-def parse_feed(body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed | ParseFailure:
+def parse_feed(body: bytes, headers: Mapping[str, str], url: str, *, tags: frozenset[str] | None = None,
+               max_items: int | None = MAX_ITEMS) -> ParsedFeed | ParseFailure:
     """Parse RSS 0.9x/1.0/2.0, Atom 0.3/1.0 or JSON Feed 1.x bytes fetched from ``url``.
 
     ``headers`` are the HTTP response headers (their Content-Type charset matters for
     encoding detection). Returns a ``ParsedFeed`` (possibly with ``warnings``) or a
     ``ParseFailure`` whose reason says why the bytes are not a usable feed.
+
+    ``max_items`` caps the items read (the rest are named in a warning). ``tags``, when
+    given, lets items that cannot carry any of those tags be skipped unparsed (see trim).
     """
     headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
     if not isinstance(body, bytes | bytearray | memoryview):
@@ -87,11 +93,13 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed 
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     head = _head_text(body)
     if head.startswith(("{", "[")) or (media_type in _JSON_TYPES and not head.startswith("<")):
-        return _parse_json_feed(body, url)
+        return _parse_json_feed(body, url, max_items)
     if _HTML_START.match(head):
         return ParseFailure(url, "not a feed (HTML page)")
 
     body, defused = _defuse_doctype(body)
+    trimmed = trim_items(body, tags=tags, max_items=max_items)
+    body = trimmed.body
     fp_headers = {**headers, "content-location": url}
     bom_codec = next((codec for bom, codec in _BOMS if body.startswith(bom)), None)
     if bom_codec and "charset=" not in fp_headers.get("content-type", "").lower():
@@ -110,6 +118,8 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed 
         return ParseFailure(url, f"not a feed: parser error ({type(exc).__name__})")
 
     warnings: list[str] = []
+    if trimmed.capped:
+        warnings.append(f"read {max_items} of {trimmed.total} items (the rest are past the limit of {max_items})")
     if defused:
         warnings.append(
             "removed a DOCTYPE with an internal subset: entity declarations are never expanded"
@@ -527,7 +537,7 @@ def _json_authors(obj: Mapping[str, Any]) -> str | None:
     return normalize_text(", ".join(names), MAX_NAME) or None
 
 
-def _parse_json_feed(body: bytes, url: str) -> ParsedFeed | ParseFailure:
+def _parse_json_feed(body: bytes, url: str, max_items: int | None = MAX_ITEMS) -> ParsedFeed | ParseFailure:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -547,6 +557,9 @@ def _parse_json_feed(body: bytes, url: str) -> ParsedFeed | ParseFailure:
     if not isinstance(items, list):
         warnings.append("JSON Feed has no items list")
         items = []
+    if max_items is not None and len(items) > max_items:
+        warnings.append(f"read {max_items} of {len(items)} items (the rest are past the limit of {max_items})")
+        items = items[:max_items]
     feed_author = _json_authors(data)
     entries: list[tuple[FeedEntry, bool]] = []
     skipped = 0

@@ -83,7 +83,8 @@ class Resolver:
         self.parse_processes = (os.cpu_count() or 1) if parse_processes is None else parse_processes
         self.docs = _Documents()
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: dict[str, Future] = {}
+        self._pending: dict[str, tuple[Future, frozenset[str] | None]] = {}
+        self._tags: dict[str, frozenset[str] | None] = {}  # feed URL -> tags it is read for
 
     # -- fetching -------------------------------------------------------------------------
 
@@ -145,11 +146,28 @@ class Resolver:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def _plan_tags(self, needs: list[tuple[Carnival, Need]]) -> None:
+        """Which feeds are read only for tag mode, and for which tags: those may skip
+        untagged items unparsed. A feed any submission needs is read whole (None)."""
+        tags: dict[str, set[str] | None] = {}
+        for _, need in needs:
+            for person in need.contributors:
+                url = self._feed_url_for(person.blog, person.feed) if person.blog in self.docs.fetched else person.feed
+                if url and tags.get(url, set()) is not None:
+                    tags.setdefault(url, set()).add(need.edition.tag)
+        for _, need in needs:
+            for sub in need.submissions:
+                url = self._feed_url_for(sub.url, sub.feed) if sub.url in self.docs.fetched else sub.feed
+                if url:
+                    tags[url] = None
+        self._tags = {url: (frozenset(t) if t is not None else None) for url, t in tags.items()}
+
     def _memo_path(self, result: FetchResult) -> Path | None:
         if self.parse_cache is None:
             return None
         digest = result.digest or hashlib.sha256(result.body).hexdigest()
-        name = hashlib.sha256(f"{result.final_url or result.url}\n{digest}".encode()).hexdigest()
+        tags = ",".join(sorted(self._tags.get(result.url) or ()))
+        name = hashlib.sha256(f"{result.final_url or result.url}\n{digest}\n{tags}".encode()).hexdigest()
         return self.parse_cache / name[:2] / f"{name}.json"
 
     def _submit(self, result: FetchResult) -> None:
@@ -157,8 +175,10 @@ class Resolver:
         memo = self._memo_path(result)
         if memo is not None and memo.exists():
             return
-        self._pending[result.url] = self._pool.submit(
-            parse_feed, result.body, dict(result.headers), result.final_url or result.url)
+        tags = self._tags.get(result.url)
+        future = self._pool.submit(parse_feed, result.body, dict(result.headers), result.final_url or result.url,
+                                   tags=tags)
+        self._pending[result.url] = (future, tags)
 
     def feed(self, url: str) -> ParsedFeed | ParseFailure | None:
         if url in self.docs.feeds:
@@ -166,7 +186,10 @@ class Resolver:
         result = self.docs.fetched.get(url)
         if result is None or not result.ok:
             return None
-        parsed = self._parse_memo(result, self._pending.pop(url, None))
+        pending, tags = self._pending.pop(url, (None, None))
+        if pending is not None and tags != self._tags.get(url):
+            pending = None  # a later phase found that a submission needs the whole feed
+        parsed = self._parse_memo(result, pending)
         self.docs.feeds[url] = parsed
         return parsed
 
@@ -185,7 +208,7 @@ class Resolver:
             except Exception as exc:  # a dead worker must not cost the feed: parse it here
                 logger.debug("carnival: worker failed on %s (%s); parsing in-process", final, exc)
         if parsed is None:
-            parsed = parse_feed(result.body, result.headers, final)
+            parsed = parse_feed(result.body, result.headers, final, tags=self._tags.get(result.url))
         if memo is not None and isinstance(parsed, ParsedFeed):
             _write_atomic(memo, json.dumps(feed_to_json(parsed), ensure_ascii=False))
         return parsed
@@ -238,6 +261,7 @@ class Resolver:
 
     def _resolve(self, items: list[tuple[Carnival, Edition]]) -> dict[str, EditionResult]:
         needs = [(carnival, plan(carnival, edition)) for carnival, edition in items]
+        self._plan_tags(needs)
         # Phase 1: every URL known up front.
         known_feeds = [x.feed for _, need in needs for x in (*need.submissions, *need.contributors) if x.feed]
         self._fetch((url for _, need in needs for url in need.first_urls()), feeds=known_feeds)
@@ -248,6 +272,7 @@ class Resolver:
                 discovered.append(self._feed_url_for(sub.url, sub.feed))
             for person in need.contributors:
                 discovered.append(self._feed_url_for(person.blog, person.feed))
+        self._plan_tags(needs)
         self._fetch((u for u in discovered if u), feeds=[u for u in discovered if u])
         # Phase 3: pages of submitted posts their feed does not carry (page fallback).
         missing_pages = []

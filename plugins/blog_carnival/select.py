@@ -7,8 +7,6 @@ No I/O here: every function takes values and returns values.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -16,6 +14,7 @@ from .config import Contributor, Edition, Submission
 from .model import FeedEntry, PageInfo, ParsedFeed
 from .sanitize import excerpt as make_excerpt
 from .sanitize import normalize_text
+from .trim import fold
 from .urls import canonical_url, safe_link
 
 SOURCE_RANK = {"unresolved": 0, "page": 1, "feed": 2, "tag": 2}
@@ -49,9 +48,8 @@ class RoundupEntry:
 
 
 def slugish(text: str) -> str:
-    """'Networking Carnival' and 'networking-carnival' compare equal."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    """'Networking Carnival' and 'networking-carnival' compare equal (the fold trim uses too)."""
+    return fold(text)
 
 
 def origin(url: str) -> str | None:

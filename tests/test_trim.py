@@ -1,0 +1,90 @@
+"""Item trimming keeps every item the tag selection would keep, and caps the count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blog_carnival.parse import parse_feed
+from blog_carnival.select import tag_matches
+from blog_carnival.trim import fold, trim_items
+
+FEEDS = Path(__file__).parent / "feeds"
+URL = "https://blog.example/feed.xml"
+
+
+def rss(items: list[tuple[str, list[str]]], extra: str = "") -> bytes:
+    body = "".join(
+        f"<item><title>{title}</title><link>https://blog.example/{i}</link>"
+        + "".join(f"<category>{c}</category>" for c in cats)
+        + f"<pubDate>Tue, 10 Nov 2026 10:00:00 GMT</pubDate></item>"
+        for i, (title, cats) in enumerate(items)
+    )
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>B</title>'
+            f"<link>https://blog.example/</link>{extra}{body}</channel></rss>").encode()
+
+
+def test_tag_filter_keeps_tagged_and_channel():
+    body = rss([("a", ["jobs"]), ("b", ["Networking Carnival"]), ("c", [])])
+    out = trim_items(body, tags=frozenset({"networking-carnival"}))
+    assert (out.total, out.kept) == (3, 1)
+    feed = parse_feed(out.body, {}, URL)
+    assert feed.title == "B" and [e.title for e in feed.entries] == ["b"]
+
+
+def test_cap_names_what_was_left_out():
+    body = rss([(str(i), []) for i in range(30)])
+    feed = parse_feed(body, {}, URL, max_items=10)
+    assert len(feed.entries) == 10
+    assert "read 10 of 30 items (the rest are past the limit of 10)" in feed.warnings
+
+
+def test_entity_encoded_tag_is_kept():
+    body = rss([("a", ["networking&#45;carnival"]), ("b", ["jobs"])])
+    out = trim_items(body, tags=frozenset({"networking-carnival"}))
+    assert out.kept == 1 and b"&#45;" in out.body
+
+
+def test_unusual_documents_are_left_alone():
+    tricky = rss([("a", ["x"])], extra="<description><![CDATA[an <item> in text]]></description>")
+    assert trim_items(tricky, tags=frozenset({"zzz"})).body == tricky
+    utf16 = rss([("a", ["x"])]).decode().replace('encoding="utf-8"', 'encoding="utf-16"').encode("utf-16")
+    assert trim_items(utf16, tags=frozenset({"zzz"})).body == utf16
+
+
+def test_fixture_feeds_select_the_same_with_and_without_trimming():
+    for path in sorted(FEEDS.glob("*.xml")):
+        body = path.read_bytes()
+        full = parse_feed(body, {}, URL, max_items=None)
+        if not hasattr(full, "entries"):
+            continue
+        for entry in full.entries:
+            for tag in entry.tags:
+                trimmed = parse_feed(body, {}, URL, tags=frozenset({tag}), max_items=None)
+                want = [e.link or e.id for e in full.entries if tag_matches(e, tag)]
+                got = [e.link or e.id for e in trimmed.entries if tag_matches(e, tag)]
+                assert got == want, (path.name, tag)
+
+
+tag_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["t1", "t2", "t3"]), st.lists(tag_text, max_size=3)), min_size=1, max_size=8),
+       tag_text)
+def test_trimming_never_loses_a_tag_match(items, wanted):
+    from xml.sax.saxutils import escape
+
+    body = rss([(title, [escape(c) for c in cats]) for title, cats in items])
+    full = parse_feed(body, {}, URL, max_items=None)
+    trimmed = parse_feed(body, {}, URL, tags=frozenset({wanted}), max_items=None)
+    if not hasattr(full, "entries"):
+        return
+    keys = lambda feed: [e.link for e in feed.entries if tag_matches(e, wanted)]  # noqa: E731
+    assert keys(trimmed) == keys(full)
+
+
+def test_fold_matches_tag_spellings():
+    assert fold("Networking Carnival") == fold("networking_carnival") == "networking-carnival"
