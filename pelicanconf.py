@@ -18,7 +18,12 @@ DEFAULT_DATE_FORMAT = "%B %-d, %Y"
 
 THEME = "theme"
 # Autoescape everything our templates print; trusted HTML (our own Markdown) is marked |safe.
-JINJA_ENVIRONMENT = {"autoescape": True, "trim_blocks": True, "lstrip_blocks": True, "extensions": []}
+JINJA_ENVIRONMENT = {
+    "autoescape": True,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "extensions": [],
+}
 
 # Permanent URLs: dates and slugs never change, so feed ids never change.
 ARTICLE_URL = "{date:%Y}/{date:%m}/{slug}.html"

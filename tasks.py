@@ -51,7 +51,12 @@ def clean(c):
     shutil.rmtree(ROOT / CONFIG["deploy_path"], ignore_errors=True)
 
 
-@task(help={"offline": "build from locks and cache only, no network", "strict": "fail when any feed fails"})
+@task(
+    help={
+        "offline": "build from locks and cache only, no network",
+        "strict": "fail when any feed fails",
+    }
+)
 def build(c, offline=False, strict=False):
     """Build the local version of the site (feeds and carnival included)."""
     pelican_run(c, f"-s {CONFIG['settings_base']}", offline=offline, strict=strict)
@@ -73,8 +78,10 @@ def regenerate(c):
 @task
 def serve(c):
     """Serve output/ at http://127.0.0.1:8000/."""
-    c.run(f"{shlex.quote(sys.executable)} -m pelican --listen -b {CONFIG['host']} -p {CONFIG['port']} "
-          f"-o {CONFIG['deploy_path']} -s {CONFIG['settings_base']}")
+    c.run(
+        f"{shlex.quote(sys.executable)} -m pelican --listen -b {CONFIG['host']} -p {CONFIG['port']} "
+        f"-o {CONFIG['deploy_path']} -s {CONFIG['settings_base']}"
+    )
 
 
 @task
@@ -150,8 +157,12 @@ def lock(c):
     tmp = ROOT / ".lock-venv"
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
-    subprocess.run([str(tmp / "bin/pip"), "install", "-q", "-r", "requirements.in"], check=True, cwd=ROOT)
-    frozen = subprocess.run([str(tmp / "bin/pip"), "freeze"], check=True, capture_output=True, text=True).stdout
+    subprocess.run(
+        [str(tmp / "bin/pip"), "install", "-q", "-r", "requirements.in"], check=True, cwd=ROOT
+    )
+    frozen = subprocess.run(
+        [str(tmp / "bin/pip"), "freeze"], check=True, capture_output=True, text=True
+    ).stdout
     lines = [line for line in frozen.splitlines() if not line.startswith("pip==")]
     header = "# Pinned, complete set (pip freeze of requirements.in). Regenerate: invoke lock\n"
     (ROOT / "requirements.txt").write_text(header + "\n".join(lines) + "\n")
@@ -159,14 +170,15 @@ def lock(c):
 
 
 def _carnival_settings(settings_file: str):
-    from pelican.settings import read_settings as pelican_settings
-
     from blog_carnival.settings import read_settings
+    from pelican.settings import read_settings as pelican_settings
 
     return read_settings(pelican_settings(str(ROOT / settings_file)), ROOT)
 
 
-@task(help={"edition": "<carnival>/<number>, e.g. networking-carnival/3", "settings": "settings file"})
+@task(
+    help={"edition": "<carnival>/<number>, e.g. networking-carnival/3", "settings": "settings file"}
+)
 def freeze(c, edition, settings="pelicanconf.py"):
     """Resolve an edition from the network and write its <NNN>.lock.json (never drops an entry)."""
     from blog_carnival.adapter import make_resolver
@@ -182,7 +194,9 @@ def freeze(c, edition, settings="pelicanconf.py"):
     if target is None:
         sys.exit(f"carnival: no edition {edition!r} (expected <carnival>/<number>)")
     if target.external:
-        sys.exit(f"carnival: {edition} is hosted elsewhere ({target.roundup_url}); nothing to freeze")
+        sys.exit(
+            f"carnival: {edition} is hosted elsewhere ({target.roundup_url}); nothing to freeze"
+        )
     resolver, fetcher = make_resolver(carnival_settings)
     with fetcher:
         result = freeze_edition(resolver, carnival, target)
@@ -201,18 +215,22 @@ def sample_locks(c):
     import tempfile
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from sites_server import SitesServer, local_carnival
-
     from blog_carnival.adapter import make_resolver
     from blog_carnival.config import load_carnivals
     from blog_carnival.pipeline import freeze as freeze_edition
     from blog_carnival.report import render_report
+    from sites_server import SitesServer, local_carnival
 
     base = _carnival_settings("pelicanconf.py")
     with SitesServer() as server, tempfile.TemporaryDirectory() as tmp:
         folder = local_carnival(server, base.path, Path(tmp) / "carnival", locks=True)
-        settings = dataclasses.replace(base, path=folder, cache_path=Path(tmp) / "cache", offline=False,
-                                       allowed_private_hosts=frozenset({"127.0.0.1"}))
+        settings = dataclasses.replace(
+            base,
+            path=folder,
+            cache_path=Path(tmp) / "cache",
+            offline=False,
+            allowed_private_hosts=frozenset({"127.0.0.1"}),
+        )
         for carnival in load_carnivals(folder):
             for edition in carnival.editions:
                 if edition.external:
@@ -222,12 +240,27 @@ def sample_locks(c):
                     result = freeze_edition(resolver, carnival, edition)
                 print(server.to_public(render_report((carnival,), {edition.key: result}).text))
                 target = base.path / carnival.slug / edition.lock_path.name
-                target.write_text(server.to_public(edition.lock_path.read_text(encoding="utf-8")), encoding="utf-8")
+                target.write_text(
+                    server.to_public(edition.lock_path.read_text(encoding="utf-8")),
+                    encoding="utf-8",
+                )
                 print(f"carnival: wrote {target.relative_to(ROOT)}")
 
 
-ns = Collection(clean, build, rebuild, regenerate, serve, reserve, livereload, preview, publish, gh_pages,
-                golden, lock)
+ns = Collection(
+    clean,
+    build,
+    rebuild,
+    regenerate,
+    serve,
+    reserve,
+    livereload,
+    preview,
+    publish,
+    gh_pages,
+    golden,
+    lock,
+)
 carnival_tasks = Collection("carnival")
 carnival_tasks.add_task(freeze)
 carnival_tasks.add_task(sample_locks)

@@ -48,7 +48,7 @@ def synthetic_feed(n: int, entries: int = 20) -> bytes:
             f"<guid>tag:blog{n}.example,2026:{i}</guid><pubDate>{email.utils.format_datetime(when)}</pubDate>"
             f"<author>writer{n}@blog{n}.example (Writer {n})</author>{''.join(tags)}"
             f"<description>&lt;p&gt;Paragraph {i} of blog {n}. A short note on networking, following up "
-            f"and thanking the people who helped, with a &lt;a href=\"/x\"&gt;relative link&lt;/a&gt;.&lt;/p&gt;"
+            f'and thanking the people who helped, with a &lt;a href="/x"&gt;relative link&lt;/a&gt;.&lt;/p&gt;'
             f"</description></item>"
         )
     return (
@@ -104,22 +104,32 @@ class FeedServer:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 path = lines[0].split(" ")[1]
-                headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+                headers = {
+                    k.lower(): v.strip()
+                    for k, _, v in (line.partition(":") for line in lines[1:] if line)
+                }
                 await asyncio.sleep(self.latency)
                 self.requests += 1
-                n = int(path.strip("/").split("/")[0]) if path.strip("/").split("/")[0].isdigit() else -1
+                n = (
+                    int(path.strip("/").split("/")[0])
+                    if path.strip("/").split("/")[0].isdigit()
+                    else -1
+                )
                 body = self.bodies.get(n)
                 if body is None:
                     writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
                 else:
-                    etag = '"%s"' % hashlib.sha256(body).hexdigest()[:16]
+                    etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
                     if headers.get("if-none-match") == etag:
                         self.not_modified += 1
-                        writer.write(f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nContent-Length: 0\r\n\r\n".encode())
+                        writer.write(
+                            f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nContent-Length: 0\r\n\r\n".encode()
+                        )
                     else:
                         writer.write(
                             f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nETag: {etag}\r\n"
-                            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                            f"Content-Length: {len(body)}\r\n\r\n".encode()
+                            + body
                         )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, IndexError, ValueError):
@@ -137,7 +147,8 @@ def write_carnival(folder: Path, server: FeedServer) -> None:
         for n in range(server.feeds)
     )
     (c / "carnival.toml").write_text(
-        'title = "Bench Carnival"\ndescription = "Synthetic."\norganizer = { name = "Bench" }\n' + people
+        'title = "Bench Carnival"\ndescription = "Synthetic."\norganizer = { name = "Bench" }\n'
+        + people
     )
     (c / "001.toml").write_text(
         f'number = 1\ntitle = "Everything"\nhost = {{ name = "Bench" }}\nopens = {OPENS}\ndeadline = {DEADLINE}\n'
@@ -146,12 +157,25 @@ def write_carnival(folder: Path, server: FeedServer) -> None:
 
 
 def build(out: Path, carnival: Path, cache: Path, hosts: list[str]) -> float:
-    cmd = [sys.executable, "-m", "pelican", "content", "-s", "pelicanconf.py", "-o", str(out), "-q",
-           "-e", f'CARNIVAL_PATH="{carnival}"', f'CARNIVAL_CACHE_PATH="{cache}"',
-           "CARNIVAL_ALLOWED_PRIVATE_HOSTS=" + "[" + ",".join(f'"{h}"' for h in hosts) + "]",
-           ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pelican",
+        "content",
+        "-s",
+        "pelicanconf.py",
+        "-o",
+        str(out),
+        "-q",
+        "-e",
+        f'CARNIVAL_PATH="{carnival}"',
+        f'CARNIVAL_CACHE_PATH="{cache}"',
+        "CARNIVAL_ALLOWED_PRIVATE_HOSTS=" + "[" + ",".join(f'"{h}"' for h in hosts) + "]",
+    ]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CARNIVAL_OFFLINE": ""})
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CARNIVAL_OFFLINE": ""}
+    )
     took = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"build failed:\n{proc.stdout}\n{proc.stderr}")
@@ -173,7 +197,9 @@ def main() -> None:
         write_carnival(full, server)
         times: dict[str, list[float]] = {"baseline": [], "cold": [], "warm": []}
         for run in range(args.runs):
-            times["baseline"].append(build(tmp / "out-base", empty, tmp / f"cache-base-{run}", hosts))
+            times["baseline"].append(
+                build(tmp / "out-base", empty, tmp / f"cache-base-{run}", hosts)
+            )
             cache = tmp / f"cache-{run}"
             before = server.requests
             times["cold"].append(build(tmp / "out-cold", full, cache, hosts))
@@ -184,14 +210,20 @@ def main() -> None:
         html = (tmp / "out-warm" / "carnival" / "bench" / "1" / "index.html").read_text()
         entries = html.count('class="roundup-entry')
         base = statistics.median(times["baseline"])
-        print(f"feeds: {args.feeds} x 20 entries, latency {args.latency * 1000:.0f} ms, runs: {args.runs}")
+        print(
+            f"feeds: {args.feeds} x 20 entries, latency {args.latency * 1000:.0f} ms, runs: {args.runs}"
+        )
         print(f"roundup entries selected by tag: {entries} (expected {args.feeds * 2})")
         print(f"requests per cold build: {cold_requests}; 304 answers per warm build: {warm_304}")
         for name, values in times.items():
             med = statistics.median(values)
             extra = "" if name == "baseline" else f"   adds {med - base:+.2f} s"
-            print(f"{name:9s} median {med:6.2f} s  (runs: {', '.join(f'{v:.2f}' for v in values)}){extra}")
-        print(f"sequential fetching would wait at least {args.feeds * args.latency:.0f} s on latency alone")
+            print(
+                f"{name:9s} median {med:6.2f} s  (runs: {', '.join(f'{v:.2f}' for v in values)}){extra}"
+            )
+        print(
+            f"sequential fetching would wait at least {args.feeds * args.latency:.0f} s on latency alone"
+        )
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -12,8 +12,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build_site(output: Path, *, settings: str = "pelicanconf.py", extra: dict[str, str] | None = None,
-               cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def build_site(
+    output: Path,
+    *,
+    settings: str = "pelicanconf.py",
+    extra: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """Build a site with Pelican in a subprocess (fresh plugin state), return the process."""
     cmd = [sys.executable, "-m", "pelican", "content", "-s", settings, "-o", str(output)]
     if extra:  # one -e with every pair: Pelican keeps only the last -e it is given
@@ -26,6 +32,8 @@ def build_site(output: Path, *, settings: str = "pelicanconf.py", extra: dict[st
 def built_site(tmp_path_factory) -> Path:
     """The real site, built offline (locked editions only) into a temporary folder."""
     out = tmp_path_factory.mktemp("site")
-    proc = build_site(out, extra={"CARNIVAL_OFFLINE": "true", "CARNIVAL_CACHE_PATH": f'"{out.parent / "cache"}"'})
+    proc = build_site(
+        out, extra={"CARNIVAL_OFFLINE": "true", "CARNIVAL_CACHE_PATH": f'"{out.parent / "cache"}"'}
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out

@@ -18,13 +18,25 @@ ROOT = HERE.parent
 
 
 def build_golden(output: Path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pelican", str(GOLDEN / "content"), "-s", str(GOLDEN / "goldenconf.py"),
-           "-o", str(output), "-e", f'CARNIVAL_CACHE_PATH="{output.parent / "cache"}"']
+    cmd = [
+        sys.executable,
+        "-m",
+        "pelican",
+        str(GOLDEN / "content"),
+        "-s",
+        str(GOLDEN / "goldenconf.py"),
+        "-o",
+        str(output),
+        "-e",
+        f'CARNIVAL_CACHE_PATH="{output.parent / "cache"}"',
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def regenerate_expected() -> None:

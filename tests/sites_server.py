@@ -17,8 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 DEMO = Path(__file__).resolve().parent / "sites" / "demo"
-TYPES = {".xml": "application/rss+xml", ".json": "application/feed+json", ".html": "text/html; charset=utf-8",
-         ".atom": "application/atom+xml"}
+TYPES = {
+    ".xml": "application/rss+xml",
+    ".json": "application/feed+json",
+    ".html": "text/html; charset=utf-8",
+    ".atom": "application/atom+xml",
+}
 
 
 class SitesServer:
@@ -34,7 +38,9 @@ class SitesServer:
                 pass
 
             def do_GET(self):
-                status, body, ctype, etag = server.answer(self.path, self.headers.get("If-None-Match"))
+                status, body, ctype, etag = server.answer(
+                    self.path, self.headers.get("If-None-Match")
+                )
                 server.requests.append((self.path, status))
                 self.send_response(status)
                 if etag:
@@ -76,11 +82,13 @@ class SitesServer:
         if not file.is_relative_to(self.root.resolve()) or not file.is_file():
             return 404, b"not found", "text/plain", None
         text = self.to_local(file.read_text(encoding="utf-8"))
-        if file.suffix == ".html":  # each blog lives at its host's root: keep root-relative links there
+        if (
+            file.suffix == ".html"
+        ):  # each blog lives at its host's root: keep root-relative links there
             host = clean.lstrip("/").split("/", 1)[0]
             text = re.sub(r'(href|src)="/(?!/)', rf'\1="/{host}/', text)
         body = text.encode("utf-8")
-        etag = '"%s"' % hashlib.sha256(body).hexdigest()[:20]
+        etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
         if if_none_match == etag:
             return 304, b"", "", etag
         return 200, body, TYPES.get(file.suffix, "application/octet-stream"), etag

@@ -31,7 +31,9 @@ def live_build(out: Path, carnival: Path, cache: Path, **extra: str) -> subproce
 
 
 def roundup(out: Path, number: int) -> str:
-    return (out / "carnival" / "networking-carnival" / str(number) / "index.html").read_text(encoding="utf-8")
+    return (out / "carnival" / "networking-carnival" / str(number) / "index.html").read_text(
+        encoding="utf-8"
+    )
 
 
 def entry_links(html: str) -> list[str]:
@@ -60,12 +62,26 @@ def test_live_build_resolves_every_entry(server, tmp_path):
     assert "The first five days after the layoff" in three
     # discovery: second-act gives no feed in the TOML, its page links index.rdf
     assert any(path.endswith("/second-act.example/index.rdf") for path, _ in server.requests)
-    assert "networking-carnival/1 (network): 6 resolved, 0 from page fallback, 0 unresolved" in proc.stdout
-    assert "networking-carnival/3 (network): 4 resolved, 1 from page fallback, 0 unresolved" in proc.stdout
+    assert (
+        "networking-carnival/1 (network): 6 resolved, 0 from page fallback, 0 unresolved"
+        in proc.stdout
+    )
+    assert (
+        "networking-carnival/3 (network): 4 resolved, 1 from page fallback, 0 unresolved"
+        in proc.stdout
+    )
     # same HTML as the committed locks give (the locks were frozen from these very blogs)
     offline = tmp_path / "offline"
-    assert build_site(offline, extra={"CARNIVAL_OFFLINE": "true",
-                                      "CARNIVAL_CACHE_PATH": json.dumps(str(tmp_path / "c2"))}).returncode == 0
+    assert (
+        build_site(
+            offline,
+            extra={
+                "CARNIVAL_OFFLINE": "true",
+                "CARNIVAL_CACHE_PATH": json.dumps(str(tmp_path / "c2")),
+            },
+        ).returncode
+        == 0
+    )
     assert [server.to_public(x) for x in entry_links(one)] == entry_links(roundup(offline, 1))
 
 
@@ -118,8 +134,20 @@ def test_freeze_then_rebuild_without_network(tmp_path):
         live = live_build(tmp_path / "live", carnival, tmp_path / "cache-live")
         assert live.returncode == 0
         for number in (1, 3):
-            freeze = subprocess.run([sys.executable, "-m", "invoke", "carnival.freeze", f"networking-carnival/{number}",
-                                     "--settings", str(settings)], cwd=ROOT, capture_output=True, text=True)
+            freeze = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "invoke",
+                    "carnival.freeze",
+                    f"networking-carnival/{number}",
+                    "--settings",
+                    str(settings),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
             assert freeze.returncode == 0, freeze.stdout + freeze.stderr
             assert (carnival / "networking-carnival" / f"00{number}.lock.json").is_file()
     # the server is gone, the cache is new: only the locks can answer
@@ -148,7 +176,10 @@ def test_config_error_stops_build_and_leaves_locks(tmp_path):
     before = lock.read_bytes()
     edition = carnival / "networking-carnival" / "003.toml"
     edition.write_text(edition.read_text().replace("deadline =", "dedline ="))
-    proc = build_site(tmp_path / "out", extra={"CARNIVAL_PATH": json.dumps(str(carnival)), "CARNIVAL_OFFLINE": "true"})
+    proc = build_site(
+        tmp_path / "out",
+        extra={"CARNIVAL_PATH": json.dumps(str(carnival)), "CARNIVAL_OFFLINE": "true"},
+    )
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "003.toml: dedline: unknown key (did you mean 'deadline'?)" in out
@@ -156,7 +187,9 @@ def test_config_error_stops_build_and_leaves_locks(tmp_path):
 
 
 def test_post_links_to_external_roundup_and_roundups_are_posts(built_site):
-    post = (built_site / "2026" / "10" / "networking-after-a-layoff.html").read_text(encoding="utf-8")
+    post = (built_site / "2026" / "10" / "networking-after-a-layoff.html").read_text(
+        encoding="utf-8"
+    )
     assert "This post is an entry in" in post
     assert 'href="https://hiring-desk.example/2026/11/networking-carnival-2/"' in post
     index = (built_site / "index.html").read_text(encoding="utf-8")
@@ -167,26 +200,46 @@ def test_post_links_to_external_roundup_and_roundups_are_posts(built_site):
 
 
 def test_carnival_index_feeds_and_opml(built_site):
-    index = (built_site / "carnival" / "networking-carnival" / "index.html").read_text(encoding="utf-8")
+    index = (built_site / "carnival" / "networking-carnival" / "index.html").read_text(
+        encoding="utf-8"
+    )
     for number in (1, 2, 3, 4):
         assert f"#{number}" in index or f"The Networking Carnival #{number}" in index
     assert "https://second-act.example/carnival/4/" in index
     assert (built_site / "carnival" / "index.html").is_file()
     for name in ("atom.xml", "rss.xml"):
-        feed = feedparser.parse((built_site / "carnival" / "networking-carnival" / name).read_bytes())
+        feed = feedparser.parse(
+            (built_site / "carnival" / "networking-carnival" / name).read_bytes()
+        )
         assert not feed.bozo
         assert sorted(e.title for e in feed.entries) == [
             "The Networking Carnival #1: Your first coffee meeting",
             "The Networking Carnival #3: Networking after a layoff",
         ]
-        assert all("roundup-entry" in (e.content[0].value if "content" in e else e.summary) for e in feed.entries)
-    opml = (built_site / "carnival" / "networking-carnival" / "contributors.opml").read_text(encoding="utf-8")
-    assert opml.count("<outline ") == len(re.findall(r"^\[\[contributors\]\]", (SAMPLE / "networking-carnival" / "carnival.toml").read_text(), re.M))
+        assert all(
+            "roundup-entry" in (e.content[0].value if "content" in e else e.summary)
+            for e in feed.entries
+        )
+    opml = (built_site / "carnival" / "networking-carnival" / "contributors.opml").read_text(
+        encoding="utf-8"
+    )
+    assert opml.count("<outline ") == len(
+        re.findall(
+            r"^\[\[contributors\]\]",
+            (SAMPLE / "networking-carnival" / "carnival.toml").read_text(),
+            re.M,
+        )
+    )
 
 
 def test_roundup_order_sections_and_next_edition(built_site):
-    html = (built_site / "carnival" / "networking-carnival" / "3" / "index.html").read_text(encoding="utf-8")
-    positions = [html.index(f"<h2>{name}</h2>") for name in ("First week", "Asking for help", "Keeping going")]
+    html = (built_site / "carnival" / "networking-carnival" / "3" / "index.html").read_text(
+        encoding="utf-8"
+    )
+    positions = [
+        html.index(f"<h2>{name}</h2>")
+        for name in ("First week", "Asking for help", "Keeping going")
+    ]
     assert positions == sorted(positions)
     assert "Next edition" in html and "Tomás Ferreira" in html
     assert html.count("pick-badge") <= 1 + html.count("roundup-pick")

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 
 import pytest
-
 from blog_carnival.lock import LockError, merge, read_lock, write_lock
 from blog_carnival.select import RoundupEntry
 
@@ -14,9 +13,16 @@ WHEN = dt.datetime(2026, 11, 5, 8, 30, tzinfo=dt.UTC)
 
 
 def entry(path: str, source: str = "feed", title: str | None = None) -> RoundupEntry:
-    return RoundupEntry(url=f"https://blog.example/{path}", title=title or path, blog_name="Blog",
-                        blog_url="https://blog.example/", published=WHEN, excerpt="x", source=source,
-                        feed_url="https://blog.example/feed.xml")
+    return RoundupEntry(
+        url=f"https://blog.example/{path}",
+        title=title or path,
+        blog_name="Blog",
+        blog_url="https://blog.example/",
+        published=WHEN,
+        excerpt="x",
+        source=source,
+        feed_url="https://blog.example/feed.xml",
+    )
 
 
 def test_round_trip(tmp_path):
@@ -42,7 +48,11 @@ def test_corrupt_lock_names_file(tmp_path):
 
 def test_merge_keeps_better_old_data_and_missing_entries():
     old = [entry("a", "feed", "Old A"), entry("b", "feed", "Old B"), entry("c", "tag", "Old C")]
-    new = [entry("a", "unresolved", "https://blog.example/a"), entry("b", "feed", "New B"), entry("d", "feed", "New D")]
+    new = [
+        entry("a", "unresolved", "https://blog.example/a"),
+        entry("b", "feed", "New B"),
+        entry("d", "feed", "New D"),
+    ]
     merged, notices = merge(old, new)
     assert [e.title for e in merged] == ["Old A", "New B", "New D", "Old C"]
     assert any("kept locked data for https://blog.example/a" in n for n in notices)

@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 from blog_carnival.config import Edition, Person, Submission
 from blog_carnival.model import FeedEntry, ParsedFeed
 from blog_carnival.select import (
@@ -31,39 +30,70 @@ def stamp(day: int, month: int = 11) -> dt.datetime:
 
 
 def edition(**kw) -> Edition:
-    base = dict(carnival="c", number=3, title="T", host=Person("H"), opens=dt.date(2026, 11, 3),
-                deadline=dt.date(2026, 11, 17), date=dt.date(2026, 11, 20), intro="", path=Path("c/003.toml"))
+    base = dict(
+        carnival="c",
+        number=3,
+        title="T",
+        host=Person("H"),
+        opens=dt.date(2026, 11, 3),
+        deadline=dt.date(2026, 11, 17),
+        date=dt.date(2026, 11, 20),
+        intro="",
+        path=Path("c/003.toml"),
+    )
     base.update(kw)
     return Edition(**base)
 
 
 def feed(*entries: FeedEntry) -> ParsedFeed:
-    return ParsedFeed(url="https://blog.example/feed.xml", title="A Blog", link="https://blog.example/", entries=entries)
+    return ParsedFeed(
+        url="https://blog.example/feed.xml",
+        title="A Blog",
+        link="https://blog.example/",
+        entries=entries,
+    )
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("https://blog.example/post/", "http://blog.example/post"),
-    ("https://WWW.Blog.Example/post", "https://blog.example/post"),
-    ("https://blog.example/post?utm_source=x&utm_medium=y", "https://blog.example/post"),
-    ("https://blog.example/post#comments", "https://blog.example/post"),
-    ("https://blog.example:443/post/index.html", "https://blog.example/post"),
-    ("https://blog.example/p?b=2&a=1", "https://blog.example/p?a=1&b=2"),
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://blog.example/post/", "http://blog.example/post"),
+        ("https://WWW.Blog.Example/post", "https://blog.example/post"),
+        ("https://blog.example/post?utm_source=x&utm_medium=y", "https://blog.example/post"),
+        ("https://blog.example/post#comments", "https://blog.example/post"),
+        ("https://blog.example:443/post/index.html", "https://blog.example/post"),
+        ("https://blog.example/p?b=2&a=1", "https://blog.example/p?a=1&b=2"),
+    ],
+)
 def test_canonical_url_equal(a, b):
     assert canonical_url(a) == canonical_url(b)
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("https://blog.example/post", "https://blog.example/post2"),
-    ("https://blog.example/p?id=1", "https://blog.example/p?id=2"),
-    ("https://a.example/post", "https://b.example/post"),
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://blog.example/post", "https://blog.example/post2"),
+        ("https://blog.example/p?id=1", "https://blog.example/p?id=2"),
+        ("https://a.example/post", "https://b.example/post"),
+    ],
+)
 def test_canonical_url_distinct(a, b):
     assert canonical_url(a) != canonical_url(b)
 
 
-@pytest.mark.parametrize("bad", ["javascript:alert(1)", "data:text/html,x", "JaVaScRiPt:x", "ftp://a.example/",
-                                 "java\nscript:x", "//", "http://", "mailto:a@b.example"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "JaVaScRiPt:x",
+        "ftp://a.example/",
+        "java\nscript:x",
+        "//",
+        "http://",
+        "mailto:a@b.example",
+    ],
+)
 def test_safe_link_refuses(bad):
     assert safe_link(bad) is None
 
@@ -82,22 +112,57 @@ def test_find_by_canonical_link_then_id():
 
 
 def test_from_feed_uses_submitted_url_and_feed_blog():
-    entry = FeedEntry(link="https://blog.example/one", id="1", title="One", author="Ann", published=stamp(4),
-                      summary="<p>Some <b>words</b> here</p>")
+    entry = FeedEntry(
+        link="https://blog.example/one",
+        id="1",
+        title="One",
+        author="Ann",
+        published=stamp(4),
+        summary="<p>Some <b>words</b> here</p>",
+    )
     got = from_feed(entry, feed(entry), url="https://blog.example/one?utm_source=x")
-    assert got.title == "One" and got.blog_name == "A Blog" and got.blog_url == "https://blog.example/"
+    assert (
+        got.title == "One" and got.blog_name == "A Blog" and got.blog_url == "https://blog.example/"
+    )
     assert got.excerpt == "Some words here"
     assert got.source == "feed"
 
 
 def test_tag_and_window_selection():
-    inside = FeedEntry(link="https://blog.example/in", id="1", title="In", tags=("Networking Carnival",), published=stamp(10))
-    edge = FeedEntry(link="https://blog.example/edge", id="2", title="Edge", tags=("networking-carnival",),
-                     published=dt.datetime(2026, 11, 17, 23, 59, tzinfo=UTC))
-    early = FeedEntry(link="https://blog.example/early", id="3", title="Early", tags=("networking-carnival",), published=stamp(28, 10))
-    untagged = FeedEntry(link="https://blog.example/other", id="4", title="Other", tags=("jobs",), published=stamp(10))
-    undated = FeedEntry(link="https://blog.example/undated", id="5", title="Undated", tags=("networking-carnival",))
-    chosen, notices = select_tagged(feed(inside, edge, early, untagged, undated), edition(tag="networking-carnival"))
+    inside = FeedEntry(
+        link="https://blog.example/in",
+        id="1",
+        title="In",
+        tags=("Networking Carnival",),
+        published=stamp(10),
+    )
+    edge = FeedEntry(
+        link="https://blog.example/edge",
+        id="2",
+        title="Edge",
+        tags=("networking-carnival",),
+        published=dt.datetime(2026, 11, 17, 23, 59, tzinfo=UTC),
+    )
+    early = FeedEntry(
+        link="https://blog.example/early",
+        id="3",
+        title="Early",
+        tags=("networking-carnival",),
+        published=stamp(28, 10),
+    )
+    untagged = FeedEntry(
+        link="https://blog.example/other",
+        id="4",
+        title="Other",
+        tags=("jobs",),
+        published=stamp(10),
+    )
+    undated = FeedEntry(
+        link="https://blog.example/undated", id="5", title="Undated", tags=("networking-carnival",)
+    )
+    chosen, notices = select_tagged(
+        feed(inside, edge, early, untagged, undated), edition(tag="networking-carnival")
+    )
     assert [e.title for e in chosen] == ["In", "Edge"]
     assert any("early" in n and "outside 2026-11-03..2026-11-17" in n for n in notices)
     assert any("undated" in n and "no date" in n for n in notices)
@@ -105,7 +170,9 @@ def test_tag_and_window_selection():
 
 
 def test_no_tag_selects_nothing():
-    entry = FeedEntry(link="https://blog.example/in", id="1", title="In", tags=("x",), published=stamp(10))
+    entry = FeedEntry(
+        link="https://blog.example/in", id="1", title="In", tags=("x",), published=stamp(10)
+    )
     assert select_tagged(feed(entry), edition(tag=None)) == ([], [])
 
 
@@ -117,8 +184,18 @@ def test_dedupe_keeps_first():
 
 
 def test_order_by_section_then_date():
-    e = lambda t, s, d: RoundupEntry(url=f"https://x.example/{t}", title=t, section=s, published=stamp(d) if d else None)  # noqa: E731
-    entries = [e("late", "B", 9), e("none", None, 1), e("undated", "A", None), e("early", "A", 4), e("mid", "A", 6)]
+    def e(t, s, d):
+        return RoundupEntry(
+            url=f"https://x.example/{t}", title=t, section=s, published=stamp(d) if d else None
+        )  # noqa: E731
+
+    entries = [
+        e("late", "B", 9),
+        e("none", None, 1),
+        e("undated", "A", None),
+        e("early", "A", 4),
+        e("mid", "A", 6),
+    ]
     groups = order(entries, ("A", "B", "C"))
     assert [(name, [x.title for x in items]) for name, items in groups] == [
         ("A", ["early", "mid", "undated"]),
@@ -128,22 +205,40 @@ def test_order_by_section_then_date():
 
 
 def test_limits_off_by_default_and_report_drops():
-    entries = [RoundupEntry(url=f"https://{h}.example/{i}", title=str(i), blog_url=f"https://{h}.example/")
-               for i, h in enumerate(["a", "a", "a", "b", "c"])]
+    entries = [
+        RoundupEntry(url=f"https://{h}.example/{i}", title=str(i), blog_url=f"https://{h}.example/")
+        for i, h in enumerate(["a", "a", "a", "b", "c"])
+    ]
     kept, dropped = apply_limits(entries, None, None)
     assert kept == entries and dropped == []
     kept, dropped = apply_limits(entries, 3, 2)
     assert [x.title for x in kept] == ["0", "1", "3"]
-    assert [why for _, why in dropped] == ["more than 2 from a.example", "edition limit of 3 entries reached"]
+    assert [why for _, why in dropped] == [
+        "more than 2 from a.example",
+        "edition limit of 3 entries reached",
+    ]
 
 
 def test_submission_words_laid_over_entry():
-    sub = Submission(url="https://x.example/p", section="A", note="Read it", pick=True, title="Host title")
-    resolved = with_submission(RoundupEntry(url="https://x.example/p", title="Feed title", source="feed"), sub)
-    assert (resolved.title, resolved.section, resolved.note, resolved.pick) == ("Feed title", "A", "Read it", True)
+    sub = Submission(
+        url="https://x.example/p", section="A", note="Read it", pick=True, title="Host title"
+    )
+    resolved = with_submission(
+        RoundupEntry(url="https://x.example/p", title="Feed title", source="feed"), sub
+    )
+    assert (resolved.title, resolved.section, resolved.note, resolved.pick) == (
+        "Feed title",
+        "A",
+        "Read it",
+        True,
+    )
     missing = with_submission(unresolved(sub), sub)
     assert missing.title == "Host title" and missing.source == "unresolved"
 
 
 def test_slugish():
-    assert slugish("Networking Carnival") == slugish("networking-carnival") == slugish("NETWORKING_carnival")
+    assert (
+        slugish("Networking Carnival")
+        == slugish("networking-carnival")
+        == slugish("NETWORKING_carnival")
+    )

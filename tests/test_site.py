@@ -18,7 +18,10 @@ POSTS = sorted((ROOT / "content" / "posts").glob("*.md"))
 
 def metadata(path: Path) -> dict[str, str]:
     head = path.read_text(encoding="utf-8").split("\n\n", 1)[0]
-    return {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head.splitlines())}
+    return {
+        k.strip().lower(): v.strip()
+        for k, _, v in (line.partition(":") for line in head.splitlines())
+    }
 
 
 class Links(HTMLParser):
@@ -43,7 +46,13 @@ def test_every_post_and_page_exists(built_site):
         assert (built_site / post_path(metadata(post))).is_file(), post.name
     for page in ("about", "blog-carnival"):
         assert (built_site / page / "index.html").is_file()
-    for name in ("index.html", "archives/index.html", "tags/index.html", "categories/index.html", "404.html"):
+    for name in (
+        "index.html",
+        "archives/index.html",
+        "tags/index.html",
+        "categories/index.html",
+        "404.html",
+    ):
         assert (built_site / name).is_file(), name
 
 
@@ -110,18 +119,29 @@ def test_site_feeds_have_every_post_with_full_content(built_site, name):
 
 def test_feed_ids_are_stable_across_builds(built_site, tmp_path):
     again = tmp_path / "again"
-    proc = build_site(again, extra={"CARNIVAL_OFFLINE": "true", "CARNIVAL_CACHE_PATH": f'"{tmp_path / "c"}"'})
+    proc = build_site(
+        again, extra={"CARNIVAL_OFFLINE": "true", "CARNIVAL_CACHE_PATH": f'"{tmp_path / "c"}"'}
+    )
     assert proc.returncode == 0, proc.stderr
     for name in ("all.atom.xml", "all.rss.xml"):
-        first = [(e.id, e.get("updated")) for e in feedparser.parse((built_site / "feeds" / name).read_bytes()).entries]
-        second = [(e.id, e.get("updated")) for e in feedparser.parse((again / "feeds" / name).read_bytes()).entries]
+        first = [
+            (e.id, e.get("updated"))
+            for e in feedparser.parse((built_site / "feeds" / name).read_bytes()).entries
+        ]
+        second = [
+            (e.id, e.get("updated"))
+            for e in feedparser.parse((again / "feeds" / name).read_bytes()).entries
+        ]
         assert first == second and len({i for i, _ in first}) == len(first)
 
 
 def test_published_feeds_use_absolute_links(tmp_path):
     out = tmp_path / "published"
-    proc = build_site(out, settings="publishconf.py",
-                      extra={"CARNIVAL_OFFLINE": "true", "CARNIVAL_CACHE_PATH": f'"{tmp_path / "c"}"'})
+    proc = build_site(
+        out,
+        settings="publishconf.py",
+        extra={"CARNIVAL_OFFLINE": "true", "CARNIVAL_CACHE_PATH": f'"{tmp_path / "c"}"'},
+    )
     assert proc.returncode == 0, proc.stderr
     feed = feedparser.parse((out / "feeds" / "all.atom.xml").read_bytes())
     assert not feed.bozo

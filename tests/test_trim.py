@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from blog_carnival.parse import parse_feed
 from blog_carnival.select import tag_matches
 from blog_carnival.trim import fold, trim_items
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 FEEDS = Path(__file__).parent / "feeds"
 URL = "https://blog.example/feed.xml"
@@ -19,11 +18,13 @@ def rss(items: list[tuple[str, list[str]]], extra: str = "") -> bytes:
     body = "".join(
         f"<item><title>{title}</title><link>https://blog.example/{i}</link>"
         + "".join(f"<category>{c}</category>" for c in cats)
-        + f"<pubDate>Tue, 10 Nov 2026 10:00:00 GMT</pubDate></item>"
+        + "<pubDate>Tue, 10 Nov 2026 10:00:00 GMT</pubDate></item>"
         for i, (title, cats) in enumerate(items)
     )
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>B</title>'
-            f"<link>https://blog.example/</link>{extra}{body}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>B</title>'
+        f"<link>https://blog.example/</link>{extra}{body}</channel></rss>"
+    ).encode()
 
 
 def test_tag_filter_keeps_tagged_and_channel():
@@ -50,7 +51,12 @@ def test_entity_encoded_tag_is_kept():
 def test_unusual_documents_are_left_alone():
     tricky = rss([("a", ["x"])], extra="<description><![CDATA[an <item> in text]]></description>")
     assert trim_items(tricky, tags=frozenset({"zzz"})).body == tricky
-    utf16 = rss([("a", ["x"])]).decode().replace('encoding="utf-8"', 'encoding="utf-16"').encode("utf-16")
+    utf16 = (
+        rss([("a", ["x"])])
+        .decode()
+        .replace('encoding="utf-8"', 'encoding="utf-16"')
+        .encode("utf-16")
+    )
     assert trim_items(utf16, tags=frozenset({"zzz"})).body == utf16
 
 
@@ -68,12 +74,20 @@ def test_fixture_feeds_select_the_same_with_and_without_trimming():
                 assert got == want, (path.name, tag)
 
 
-tag_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
+tag_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["t1", "t2", "t3"]), st.lists(tag_text, max_size=3)), min_size=1, max_size=8),
-       tag_text)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["t1", "t2", "t3"]), st.lists(tag_text, max_size=3)),
+        min_size=1,
+        max_size=8,
+    ),
+    tag_text,
+)
 def test_trimming_never_loses_a_tag_match(items, wanted):
     from xml.sax.saxutils import escape
 

@@ -28,7 +28,14 @@ from .errors import StrictModeError
 from .fetch import Fetcher, FetchSettings
 from .lock import LockError, read_lock
 from .pipeline import EditionResult, Resolver, from_lock
-from .render import carnival_view, edition_view, entry_notice, opml_template, roundup_html, summary_html
+from .render import (
+    carnival_view,
+    edition_view,
+    entry_notice,
+    opml_template,
+    roundup_html,
+    summary_html,
+)
 from .report import render_report
 from .settings import CarnivalSettings, read_settings
 
@@ -63,8 +70,13 @@ def fetch_settings(settings: CarnivalSettings) -> FetchSettings:
 def make_resolver(settings: CarnivalSettings, progress=None) -> tuple[Resolver, Fetcher]:
     cache = HttpCache(settings.cache_path / "http")
     fetcher = Fetcher(fetch_settings(settings), cache)
-    resolver = Resolver(fetcher, cache=cache, parse_cache=settings.cache_path / "parsed",
-                        excerpt_words=settings.excerpt_words, progress=progress)
+    resolver = Resolver(
+        fetcher,
+        cache=cache,
+        parse_cache=settings.cache_path / "parsed",
+        excerpt_words=settings.excerpt_words,
+        progress=progress,
+    )
     return resolver, fetcher
 
 
@@ -95,8 +107,13 @@ def resolve_all(state: BuildState) -> None:
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    with Progress(TextColumn("carnival: fetching feeds"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("carnival: fetching feeds"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("fetch", total=None)
         resolver, fetcher = make_resolver(state.settings, progress=lambda _r: bar.advance(task))
         with fetcher:
@@ -131,13 +148,21 @@ def on_pretaxonomy(generator) -> None:
                 "authors": [Author(edition.host.name, settings)],
                 "summary": summary_html(carnival, edition, result),
                 "template": "roundup",
-                "url": state.settings.urls["CARNIVAL_EDITION_URL"].format(carnival=carnival.slug, number=edition.number),
+                "url": state.settings.urls["CARNIVAL_EDITION_URL"].format(
+                    carnival=carnival.slug, number=edition.number
+                ),
                 "save_as": state.settings.urls["CARNIVAL_EDITION_SAVE_AS"].format(
-                    carnival=carnival.slug, number=edition.number),
+                    carnival=carnival.slug, number=edition.number
+                ),
                 "status": "published",
             }
-            article = Article(roundup_html(carnival, edition, result), metadata=metadata, settings=settings,
-                              source_path=str(edition.path), context=generator.context)
+            article = Article(
+                roundup_html(carnival, edition, result),
+                metadata=metadata,
+                settings=settings,
+                source_path=str(edition.path),
+                context=generator.context,
+            )
             article.carnival = view
             article.edition = eview
             roundups.append(article)
@@ -155,12 +180,16 @@ def _mark_entries(articles, by_key, state: BuildState) -> None:
             continue
         found = by_key.get(ref.strip().strip("/"))
         if found is None:
-            logger.warning("carnival: %s names carnival %r, which no carnival/ file defines",
-                           article.source_path, ref)
+            logger.warning(
+                "carnival: %s names carnival %r, which no carnival/ file defines",
+                article.source_path,
+                ref,
+            )
             continue
         carnival, edition = found
         url = edition.roundup_url or state.settings.urls["CARNIVAL_EDITION_URL"].format(
-            carnival=carnival.slug, number=edition.number)
+            carnival=carnival.slug, number=edition.number
+        )
         article.carnival_entry = entry_notice(carnival, edition, url, edition.external)
 
 
@@ -176,21 +205,40 @@ class CarnivalGenerator(Generator):
             return
         urls = state.settings.urls
         views = [state.views[c.slug] for c in state.carnivals if c.slug in state.views]
-        writer.write_file(urls["CARNIVALS_SAVE_AS"], self.get_template("carnivals"), self.context,
-                          relative_urls=self.settings["RELATIVE_URLS"], carnivals=views,
-                          url=urls["CARNIVALS_URL"])
+        writer.write_file(
+            urls["CARNIVALS_SAVE_AS"],
+            self.get_template("carnivals"),
+            self.context,
+            relative_urls=self.settings["RELATIVE_URLS"],
+            carnivals=views,
+            url=urls["CARNIVALS_URL"],
+        )
         for carnival in state.carnivals:
             view = state.views[carnival.slug]
-            writer.write_file(urls["CARNIVAL_SAVE_AS"].format(carnival=carnival.slug),
-                              self.get_template("carnival_index"), self.context,
-                              relative_urls=self.settings["RELATIVE_URLS"], carnival=view,
-                              editions_by_year=view.editions_by_year, url=view.url)
-            roundups = sorted(state.articles.get(carnival.slug, []), key=lambda a: a.date, reverse=True)
+            writer.write_file(
+                urls["CARNIVAL_SAVE_AS"].format(carnival=carnival.slug),
+                self.get_template("carnival_index"),
+                self.context,
+                relative_urls=self.settings["RELATIVE_URLS"],
+                carnival=view,
+                editions_by_year=view.editions_by_year,
+                url=view.url,
+            )
+            roundups = sorted(
+                state.articles.get(carnival.slug, []), key=lambda a: a.date, reverse=True
+            )
             for feed_type, path in (("atom", view.atom_url), ("rss", view.rss_url)):
-                writer.write_feed(roundups, self.context, path, feed_type=feed_type,
-                                  feed_title=carnival.title)
-            writer.write_file(view.opml_url, opml_template(), self.context,
-                              relative_urls=False, carnival=view, contributors=carnival.contributors)
+                writer.write_feed(
+                    roundups, self.context, path, feed_type=feed_type, feed_title=carnival.title
+                )
+            writer.write_file(
+                view.opml_url,
+                opml_template(),
+                self.context,
+                relative_urls=False,
+                carnival=view,
+                contributors=carnival.contributors,
+            )
 
 
 def get_generators(pelican):

@@ -97,12 +97,32 @@ class Carnival:
         return f"{self.title} #{edition.number}: {edition.title}"
 
 
-CARNIVAL_KEYS = {"title", "description", "organizer", "rules", "contributors", "max_entries", "max_per_contributor"}
+CARNIVAL_KEYS = {
+    "title",
+    "description",
+    "organizer",
+    "rules",
+    "contributors",
+    "max_entries",
+    "max_per_contributor",
+}
 PERSON_KEYS = {"name", "url"}
 CONTRIBUTOR_KEYS = {"name", "blog", "feed"}
 EDITION_KEYS = {
-    "number", "title", "host", "opens", "deadline", "date", "tag", "roundup_url", "intro",
-    "sections", "entries", "max_entries", "max_per_contributor", "how_to_submit",
+    "number",
+    "title",
+    "host",
+    "opens",
+    "deadline",
+    "date",
+    "tag",
+    "roundup_url",
+    "intro",
+    "sections",
+    "entries",
+    "max_entries",
+    "max_per_contributor",
+    "how_to_submit",
 }
 ENTRY_KEYS = {"url", "feed", "section", "note", "pick", "title"}
 
@@ -112,7 +132,9 @@ class _Reader:
 
     def __init__(self, path: Path, root: Path, problems: list[str]):
         self.path = path
-        self.name = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+        self.name = (
+            str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+        )
         self.problems = problems
 
     def problem(self, field: str, message: str) -> None:
@@ -133,7 +155,11 @@ class _Reader:
         for key in table:
             if key not in allowed:
                 near = difflib.get_close_matches(key, sorted(allowed), n=1)
-                hint = f" (did you mean '{near[0]}'?)" if near else f" (valid: {', '.join(sorted(allowed))})"
+                hint = (
+                    f" (did you mean '{near[0]}'?)"
+                    if near
+                    else f" (valid: {', '.join(sorted(allowed))})"
+                )
                 self.problem(prefix + key, "unknown key" + hint)
 
     def text(self, table: dict, key: str, field: str, *, required: bool = True) -> str | None:
@@ -190,7 +216,7 @@ class _Reader:
         if isinstance(value, str):
             return Person(value.strip()) if value.strip() else None
         if not isinstance(value, dict):
-            self.problem(field, "must be a table like { name = \"...\", url = \"https://...\" }")
+            self.problem(field, 'must be a table like { name = "...", url = "https://..." }')
             return None
         self.unknown_keys(value, PERSON_KEYS, field + ".")
         name = self.text(value, "name", field + ".name")
@@ -204,12 +230,16 @@ def load_carnivals(root: Path) -> tuple[Carnival, ...]:
     carnivals = []
     if not root.is_dir():
         return ()
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+    for folder in sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+    ):
         carnival = _load_carnival(folder, root, problems)
         if carnival is not None:
             carnivals.append(carnival)
     for stray in sorted(root.rglob("*.py")):
-        problems.append(f"{stray.relative_to(root.parent)}: the carnival folder holds data only (TOML and lock files)")
+        problems.append(
+            f"{stray.relative_to(root.parent)}: the carnival folder holds data only (TOML and lock files)"
+        )
     if problems:
         raise ConfigError(problems)
     return tuple(carnivals)
@@ -219,7 +249,9 @@ def _load_carnival(folder: Path, root: Path, problems: list[str]) -> Carnival | 
     path = folder / "carnival.toml"
     reader = _Reader(path, root, problems)
     if not SLUG.match(folder.name):
-        reader.problem("", f"folder name {folder.name!r} must be a slug (lowercase letters, digits, hyphens)")
+        reader.problem(
+            "", f"folder name {folder.name!r} must be a slug (lowercase letters, digits, hyphens)"
+        )
         return None
     if not path.exists():
         reader.problem("", "missing (every carnival folder needs a carnival.toml)")
@@ -262,7 +294,10 @@ def _load_carnival(folder: Path, root: Path, problems: list[str]) -> Carnival | 
         if edition is None:
             continue
         if edition.number in seen:
-            ereader.problem("number", f"duplicate edition number {edition.number} (also in {seen[edition.number].name})")
+            ereader.problem(
+                "number",
+                f"duplicate edition number {edition.number} (also in {seen[edition.number].name})",
+            )
             continue
         seen[edition.number] = edition_path
         editions.append(edition)
@@ -308,7 +343,9 @@ def _load_edition(reader: _Reader, carnival: str, file_number: int) -> Edition |
     tag = reader.text(data, "tag", "tag", required=False)
     how_to_submit = reader.text(data, "how_to_submit", "how_to_submit", required=False)
     sections = data.get("sections", [])
-    if not isinstance(sections, list) or not all(isinstance(s, str) and s.strip() for s in sections):
+    if not isinstance(sections, list) or not all(
+        isinstance(s, str) and s.strip() for s in sections
+    ):
         reader.problem("sections", "must be a list of section names")
         sections = []
     sections = [s.strip() for s in sections]
@@ -332,7 +369,9 @@ def _load_edition(reader: _Reader, carnival: str, file_number: int) -> Edition |
         if section and sections and section not in sections:
             near = difflib.get_close_matches(section, sections, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            reader.problem(field + ".section", f"{section!r} is not one of the edition's sections{hint}")
+            reader.problem(
+                field + ".section", f"{section!r} is not one of the edition's sections{hint}"
+            )
         pick = item.get("pick", False)
         if not isinstance(pick, bool):
             reader.problem(field + ".pick", f"must be true or false, got {pick!r}")
@@ -340,7 +379,10 @@ def _load_edition(reader: _Reader, carnival: str, file_number: int) -> Edition |
         if url:
             key = canonical_url(url)
             if key in seen_urls:
-                reader.problem(field + ".url", f"duplicate entry {url} (same post as entries[{seen_urls[key]}])")
+                reader.problem(
+                    field + ".url",
+                    f"duplicate entry {url} (same post as entries[{seen_urls[key]}])",
+                )
                 continue
             seen_urls[key] = i
             entries.append(

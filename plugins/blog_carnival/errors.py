@@ -14,8 +14,8 @@ class ConfigError(CarnivalError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__(
-            "carnival: configuration has %d problem(s):\n  - %s"
-            % (len(self.problems), "\n  - ".join(self.problems))
+            f"carnival: configuration has {len(self.problems)} problem(s):\n  - "
+            + "\n  - ".join(self.problems)
         )
 
 

@@ -221,8 +221,13 @@ class GuardedTransport(httpx.HTTPTransport):
     constructor; every other method of ``HTTPTransport`` only uses ``self._pool``.
     """
 
-    def __init__(self, backend: GuardedBackend, *, limits: httpx.Limits,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        backend: GuardedBackend,
+        *,
+        limits: httpx.Limits,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         # Deliberately not calling super().__init__(): it would build a pool we replace.
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context or _ssl_context(),
@@ -245,10 +250,15 @@ class PerHostTransport(httpx.BaseTransport):
     nothing. The TLS context (loading CA certificates is slow) is built once and shared.
     """
 
-    def __init__(self, backend: GuardedBackend, *, per_host: int, keepalive_expiry: float = 5.0) -> None:
+    def __init__(
+        self, backend: GuardedBackend, *, per_host: int, keepalive_expiry: float = 5.0
+    ) -> None:
         self._backend = backend
-        self._limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host,
-                                    keepalive_expiry=keepalive_expiry)
+        self._limits = httpx.Limits(
+            max_connections=per_host,
+            max_keepalive_connections=per_host,
+            keepalive_expiry=keepalive_expiry,
+        )
         self._pools: dict[tuple[bytes, bytes, int | None], GuardedTransport] = {}
         self._lock = threading.Lock()
         self._ssl: ssl.SSLContext | None = None
@@ -260,8 +270,9 @@ class PerHostTransport(httpx.BaseTransport):
             if pool is None:
                 if self._ssl is None:
                     self._ssl = _ssl_context()
-                pool = self._pools[key] = GuardedTransport(self._backend, limits=self._limits,
-                                                           ssl_context=self._ssl)
+                pool = self._pools[key] = GuardedTransport(
+                    self._backend, limits=self._limits, ssl_context=self._ssl
+                )
             return pool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

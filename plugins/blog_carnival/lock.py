@@ -17,7 +17,17 @@ from pathlib import Path
 from .select import SOURCE_RANK, RoundupEntry
 
 LOCK_FORMAT = 1
-LOCKED_FIELDS = ("url", "title", "blog_name", "blog_url", "author", "published", "excerpt", "source", "feed_url")
+LOCKED_FIELDS = (
+    "url",
+    "title",
+    "blog_name",
+    "blog_url",
+    "author",
+    "published",
+    "excerpt",
+    "source",
+    "feed_url",
+)
 
 
 class LockError(ValueError):
@@ -54,10 +64,14 @@ def read_lock(path: Path) -> list[RoundupEntry] | None:
             raise ValueError(f"unknown format {data.get('format')!r}")
         return [entry_from_json(item) for item in data["entries"]]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise LockError(f"{path}: unreadable lock file ({exc}); restore it from git or re-freeze") from exc
+        raise LockError(
+            f"{path}: unreadable lock file ({exc}); restore it from git or re-freeze"
+        ) from exc
 
 
-def merge(old: list[RoundupEntry] | None, new: list[RoundupEntry]) -> tuple[list[RoundupEntry], list[str]]:
+def merge(
+    old: list[RoundupEntry] | None, new: list[RoundupEntry]
+) -> tuple[list[RoundupEntry], list[str]]:
     """New resolution laid over the old lock: an entry never gets worse, and none disappears.
 
     Returns the merged entries (new order first, then old entries the new run did not
@@ -68,18 +82,27 @@ def merge(old: list[RoundupEntry] | None, new: list[RoundupEntry]) -> tuple[list
     for entry in new:
         before = old_by_key.pop(entry.key, None)
         if before is not None and SOURCE_RANK[entry.source] < SOURCE_RANK[before.source]:
-            notices.append(f"kept locked data for {entry.url}: it resolved from {before.source} before, "
-                           f"only {entry.source} now")
+            notices.append(
+                f"kept locked data for {entry.url}: it resolved from {before.source} before, "
+                f"only {entry.source} now"
+            )
             merged.append(replace(before, section=entry.section, note=entry.note, pick=entry.pick))
         else:
             merged.append(entry)
-    for key, entry in old_by_key.items():
+    for entry in old_by_key.values():
         notices.append(f"kept locked entry {entry.url}: not found this time")
         merged.append(entry)
     return merged, notices
 
 
-def write_lock(path: Path, carnival: str, number: int, entries: list[RoundupEntry], *, now: dt.datetime | None = None) -> None:
+def write_lock(
+    path: Path,
+    carnival: str,
+    number: int,
+    entries: list[RoundupEntry],
+    *,
+    now: dt.datetime | None = None,
+) -> None:
     """Write atomically: a temp file in the same folder, fsync, then replace."""
     data = {
         "format": LOCK_FORMAT,

@@ -6,10 +6,10 @@ values (``error`` set), never exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Mapping
 
 
 def _frozen_headers(headers: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -72,8 +72,14 @@ _WIDE_PATTERNS = (
 # --- entry point -------------------------------------------------------------------------
 
 
-def parse_feed(body: bytes, headers: Mapping[str, str], url: str, *, tags: frozenset[str] | None = None,
-               max_items: int | None = MAX_ITEMS) -> ParsedFeed | ParseFailure:
+def parse_feed(
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    *,
+    tags: frozenset[str] | None = None,
+    max_items: int | None = MAX_ITEMS,
+) -> ParsedFeed | ParseFailure:
     """Parse RSS 0.9x/1.0/2.0, Atom 0.3/1.0 or JSON Feed 1.x bytes fetched from ``url``.
 
     ``headers`` are the HTTP response headers (their Content-Type charset matters for
@@ -119,7 +125,9 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, *, tags: froze
 
     warnings: list[str] = []
     if trimmed.capped:
-        warnings.append(f"read {max_items} of {trimmed.total} items (the rest are past the limit of {max_items})")
+        warnings.append(
+            f"read {max_items} of {trimmed.total} items (the rest are past the limit of {max_items})"
+        )
     if defused:
         warnings.append(
             "removed a DOCTYPE with an internal subset: entity declarations are never expanded"
@@ -537,7 +545,9 @@ def _json_authors(obj: Mapping[str, Any]) -> str | None:
     return normalize_text(", ".join(names), MAX_NAME) or None
 
 
-def _parse_json_feed(body: bytes, url: str, max_items: int | None = MAX_ITEMS) -> ParsedFeed | ParseFailure:
+def _parse_json_feed(
+    body: bytes, url: str, max_items: int | None = MAX_ITEMS
+) -> ParsedFeed | ParseFailure:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -558,7 +568,9 @@ def _parse_json_feed(body: bytes, url: str, max_items: int | None = MAX_ITEMS) -
         warnings.append("JSON Feed has no items list")
         items = []
     if max_items is not None and len(items) > max_items:
-        warnings.append(f"read {max_items} of {len(items)} items (the rest are past the limit of {max_items})")
+        warnings.append(
+            f"read {max_items} of {len(items)} items (the rest are past the limit of {max_items})"
+        )
         items = items[:max_items]
     feed_author = _json_authors(data)
     entries: list[tuple[FeedEntry, bool]] = []

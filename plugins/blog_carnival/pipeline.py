@@ -73,8 +73,16 @@ class _Documents:
 class Resolver:
     """Resolves editions through an injected fetcher; parses each distinct body once."""
 
-    def __init__(self, fetcher, *, cache=None, parse_cache: Path | None = None, excerpt_words: int = 40,
-                 progress: Callable[[FetchResult], None] | None = None, parse_processes: int | None = None):
+    def __init__(
+        self,
+        fetcher,
+        *,
+        cache=None,
+        parse_cache: Path | None = None,
+        excerpt_words: int = 40,
+        progress: Callable[[FetchResult], None] | None = None,
+        parse_processes: int | None = None,
+    ):
         self.fetcher = fetcher
         self.cache = cache
         self.parse_cache = parse_cache
@@ -136,7 +144,9 @@ class Resolver:
                 plugin_root = str(Path(__file__).resolve().parent.parent)
                 if plugin_root not in sys.path:
                     sys.path.append(plugin_root)
-                self._pool = ProcessPoolExecutor(self.parse_processes, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(
+                    self.parse_processes, mp_context=multiprocessing.get_context("spawn")
+                )
             except (OSError, ValueError) as exc:  # no processes here: parse in this one
                 logger.debug("carnival: parsing in-process (%s)", exc)
                 self.parse_processes = 1
@@ -152,12 +162,20 @@ class Resolver:
         tags: dict[str, set[str] | None] = {}
         for _, need in needs:
             for person in need.contributors:
-                url = self._feed_url_for(person.blog, person.feed) if person.blog in self.docs.fetched else person.feed
+                url = (
+                    self._feed_url_for(person.blog, person.feed)
+                    if person.blog in self.docs.fetched
+                    else person.feed
+                )
                 if url and tags.get(url, set()) is not None:
                     tags.setdefault(url, set()).add(need.edition.tag)
         for _, need in needs:
             for sub in need.submissions:
-                url = self._feed_url_for(sub.url, sub.feed) if sub.url in self.docs.fetched else sub.feed
+                url = (
+                    self._feed_url_for(sub.url, sub.feed)
+                    if sub.url in self.docs.fetched
+                    else sub.feed
+                )
                 if url:
                     tags[url] = None
         self._tags = {url: (frozenset(t) if t is not None else None) for url, t in tags.items()}
@@ -167,7 +185,9 @@ class Resolver:
             return None
         digest = result.digest or hashlib.sha256(result.body).hexdigest()
         tags = ",".join(sorted(self._tags.get(result.url) or ()))
-        name = hashlib.sha256(f"{result.final_url or result.url}\n{digest}\n{tags}".encode()).hexdigest()
+        name = hashlib.sha256(
+            f"{result.final_url or result.url}\n{digest}\n{tags}".encode()
+        ).hexdigest()
         return self.parse_cache / name[:2] / f"{name}.json"
 
     def _submit(self, result: FetchResult) -> None:
@@ -176,8 +196,9 @@ class Resolver:
         if memo is not None and memo.exists():
             return
         tags = self._tags.get(result.url)
-        future = self._pool.submit(parse_feed, result.body, dict(result.headers), result.final_url or result.url,
-                                   tags=tags)
+        future = self._pool.submit(
+            parse_feed, result.body, dict(result.headers), result.final_url or result.url, tags=tags
+        )
         self._pending[result.url] = (future, tags)
 
     def feed(self, url: str) -> ParsedFeed | ParseFailure | None:
@@ -193,7 +214,9 @@ class Resolver:
         self.docs.feeds[url] = parsed
         return parsed
 
-    def _parse_memo(self, result: FetchResult, pending: Future | None = None) -> ParsedFeed | ParseFailure:
+    def _parse_memo(
+        self, result: FetchResult, pending: Future | None = None
+    ) -> ParsedFeed | ParseFailure:
         final = result.final_url or result.url
         memo = self._memo_path(result)
         if memo is not None and pending is None:
@@ -263,7 +286,9 @@ class Resolver:
         needs = [(carnival, plan(carnival, edition)) for carnival, edition in items]
         self._plan_tags(needs)
         # Phase 1: every URL known up front.
-        known_feeds = [x.feed for _, need in needs for x in (*need.submissions, *need.contributors) if x.feed]
+        known_feeds = [
+            x.feed for _, need in needs for x in (*need.submissions, *need.contributors) if x.feed
+        ]
         self._fetch((url for _, need in needs for url in need.first_urls()), feeds=known_feeds)
         # Phase 2: feeds discovered on pages.
         discovered = []
@@ -311,7 +336,9 @@ class Resolver:
                 else:
                     notices.append(f"{sub.url} is not in its feed {feed_url}; used its page")
             elif feed_url is None and self.docs.fetched.get(sub.url, FetchResult(sub.url)).ok:
-                notices.append(f"{sub.url}: no feed given and none found on the page; used the page")
+                notices.append(
+                    f"{sub.url}: no feed given and none found on the page; used the page"
+                )
             if entry is None:
                 info = self.page(sub.url)
                 if info is not None and not self._looks_like_feed(sub.url):
@@ -324,7 +351,9 @@ class Resolver:
         for person in need.contributors:
             feed_url = self._feed_url_for(person.blog, person.feed)
             if feed_url is None:
-                reason = self._failure(person.blog) or "no feed given and none found on the blog's page"
+                reason = (
+                    self._failure(person.blog) or "no feed given and none found on the blog's page"
+                )
                 failures[person.blog] = reason
                 continue
             feed = self.feed(feed_url)
@@ -337,8 +366,14 @@ class Resolver:
         return _finish(carnival, edition, chosen, failures, notices)
 
 
-def _finish(carnival: Carnival, edition: Edition, chosen: list[RoundupEntry], failures: dict[str, str],
-            notices: list[str], from_lock: bool = False) -> EditionResult:
+def _finish(
+    carnival: Carnival,
+    edition: Edition,
+    chosen: list[RoundupEntry],
+    failures: dict[str, str],
+    notices: list[str],
+    from_lock: bool = False,
+) -> EditionResult:
     kept, duplicates = dedupe(chosen)
     notices.extend(f"dropped duplicate {e.url}" for e in duplicates if e.source == "tag")
     max_entries = edition.max_entries or carnival.max_entries
@@ -362,7 +397,9 @@ def from_lock(carnival: Carnival, edition: Edition, locked: list[RoundupEntry]) 
     for sub in edition.entries:
         entry = by_key.pop(canonical_url(sub.url), None)
         if entry is None:
-            notices.append(f"{sub.url} is not in the lock: run `invoke carnival.freeze {edition.key}`")
+            notices.append(
+                f"{sub.url} is not in the lock: run `invoke carnival.freeze {edition.key}`"
+            )
             entry = unresolved(sub)
         chosen.append(with_submission(entry, sub))
     chosen.extend(e for e in by_key.values() if e.source == "tag")

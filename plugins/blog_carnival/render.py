@@ -114,7 +114,9 @@ def edition_datetime(edition: Edition) -> dt.datetime:
     return dt.datetime.combine(edition.date, dt.time(9, 0), tzinfo=dt.UTC)
 
 
-def carnival_view(carnival: Carnival, urls: dict[str, str], today: dt.date | None = None) -> CarnivalView:
+def carnival_view(
+    carnival: Carnival, urls: dict[str, str], today: dt.date | None = None
+) -> CarnivalView:
     today = today or dt.date.today()
 
     def fmt(key: str, **extra) -> str:
@@ -171,14 +173,19 @@ def _entry_meta(entry: RoundupEntry) -> list[Markup]:
     parts = []
     blog_name = entry.blog_name or (urlsplit(entry.blog_url).hostname if entry.blog_url else None)
     if blog_name and entry.blog_url:
-        parts.append(Markup('<a class="entry-blog" href="{}">{}</a>').format(entry.blog_url, blog_name))
+        parts.append(
+            Markup('<a class="entry-blog" href="{}">{}</a>').format(entry.blog_url, blog_name)
+        )
     elif blog_name:
         parts.append(Markup('<span class="entry-blog">{}</span>').format(blog_name))
     if entry.author and entry.author != blog_name:
         parts.append(Markup('<span class="entry-author">{}</span>').format(entry.author))
     if entry.published:
-        parts.append(Markup('<time datetime="{}">{}</time>').format(entry.published.date().isoformat(),
-                                                                     long_date(entry.published)))
+        parts.append(
+            Markup('<time datetime="{}">{}</time>').format(
+                entry.published.date().isoformat(), long_date(entry.published)
+            )
+        )
     return parts
 
 
@@ -188,8 +195,10 @@ def upcoming_text(carnival: Carnival, edition: Edition) -> str | None:
     if not later:
         return None
     nxt = later[0]
-    return (f"{carnival.full_title(nxt)} is hosted by {nxt.host.name}. Submissions are open from "
-            f"{long_date(nxt.opens)} to {long_date(nxt.deadline)}; the roundup comes out on {long_date(nxt.date)}.")
+    return (
+        f"{carnival.full_title(nxt)} is hosted by {nxt.host.name}. Submissions are open from "
+        f"{long_date(nxt.opens)} to {long_date(nxt.deadline)}; the roundup comes out on {long_date(nxt.date)}."
+    )
 
 
 def roundup_html(carnival: Carnival, edition: Edition, result: EditionResult) -> str:
@@ -216,11 +225,15 @@ def roundup_html(carnival: Carnival, edition: Edition, result: EditionResult) ->
         )
     later = [e for e in carnival.editions if e.number > edition.number]
     how = later[0].how_to_submit if later else None
-    return _env().get_template("roundup_body.html").render(
-        intro_html=markdown_html(edition.intro),
-        groups=groups,
-        upcoming=upcoming_text(carnival, edition),
-        how_to_submit_html=markdown_html(how or carnival.rules),
+    return (
+        _env()
+        .get_template("roundup_body.html")
+        .render(
+            intro_html=markdown_html(edition.intro),
+            groups=groups,
+            upcoming=upcoming_text(carnival, edition),
+            how_to_submit_html=markdown_html(how or carnival.rules),
+        )
     )
 
 
@@ -228,7 +241,11 @@ def summary_html(carnival: Carnival, edition: Edition, result: EditionResult) ->
     """The line shown for a roundup in the site's post lists."""
     count = len(result.entries)
     noun = "entry" if count == 1 else "entries"
-    return str(Markup("<p>{} {} on {}, gathered by {}.</p>").format(count, noun, edition.title, edition.host.name))
+    return str(
+        Markup("<p>{} {} on {}, gathered by {}.</p>").format(
+            count, noun, edition.title, edition.host.name
+        )
+    )
 
 
 def entry_notice(carnival: Carnival, edition: Edition, url: str, external: bool) -> dict:
@@ -239,7 +256,6 @@ def entry_notice(carnival: Carnival, edition: Edition, url: str, external: bool)
         "url": url,
         "external": external,
     }
-
 
 
 def opml_template():

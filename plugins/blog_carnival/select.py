@@ -69,8 +69,14 @@ def find_in_feed(feed: ParsedFeed, url: str) -> FeedEntry | None:
     return None
 
 
-def from_feed(entry: FeedEntry, feed: ParsedFeed, *, url: str | None = None, source: str = "feed",
-              excerpt_words: int = 40) -> RoundupEntry:
+def from_feed(
+    entry: FeedEntry,
+    feed: ParsedFeed,
+    *,
+    url: str | None = None,
+    source: str = "feed",
+    excerpt_words: int = 40,
+) -> RoundupEntry:
     link = safe_link(url) if url else None
     link = link or entry.link or feed.link or feed.url
     return RoundupEntry(
@@ -102,7 +108,9 @@ def from_page(page: PageInfo, url: str, excerpt_words: int = 40) -> RoundupEntry
 
 def unresolved(submission: Submission) -> RoundupEntry:
     link = safe_link(submission.url) or submission.url
-    return RoundupEntry(url=link, title=submission.title or link, blog_url=origin(link), source="unresolved")
+    return RoundupEntry(
+        url=link, title=submission.title or link, blog_url=origin(link), source="unresolved"
+    )
 
 
 def with_submission(entry: RoundupEntry, submission: Submission) -> RoundupEntry:
@@ -110,7 +118,9 @@ def with_submission(entry: RoundupEntry, submission: Submission) -> RoundupEntry
     title = entry.title
     if submission.title and (entry.source == "unresolved" or title == entry.url):
         title = submission.title
-    return replace(entry, section=submission.section, note=submission.note, pick=submission.pick, title=title)
+    return replace(
+        entry, section=submission.section, note=submission.note, pick=submission.pick, title=title
+    )
 
 
 def window(edition: Edition) -> tuple[dt.datetime, dt.datetime]:
@@ -125,7 +135,9 @@ def tag_matches(entry: FeedEntry, tag: str) -> bool:
     return any(slugish(t) == wanted for t in entry.tags)
 
 
-def select_tagged(feed: ParsedFeed, edition: Edition, excerpt_words: int = 40) -> tuple[list[RoundupEntry], list[str]]:
+def select_tagged(
+    feed: ParsedFeed, edition: Edition, excerpt_words: int = 40
+) -> tuple[list[RoundupEntry], list[str]]:
     """Entries of one contributor's feed with the edition's tag, dated inside the window.
 
     Returns the entries and plain notices for tagged entries that were left out (and why).
@@ -141,7 +153,9 @@ def select_tagged(feed: ParsedFeed, edition: Edition, excerpt_words: int = 40) -
         if entry.date is None:
             notices.append(f"left out {label}: tagged but has no date")
         elif not (start <= entry.date <= end):
-            notices.append(f"left out {label}: dated {entry.date:%Y-%m-%d}, outside {edition.opens}..{edition.deadline}")
+            notices.append(
+                f"left out {label}: dated {entry.date:%Y-%m-%d}, outside {edition.opens}..{edition.deadline}"
+            )
         elif entry.link is None:
             notices.append(f"left out {entry.title!r}: tagged but has no usable link")
         else:
@@ -164,10 +178,17 @@ def dedupe(entries: list[RoundupEntry]) -> tuple[list[RoundupEntry], list[Roundu
 
 def _date_key(entry: RoundupEntry) -> tuple:
     stamp = entry.published
-    return (stamp is None, stamp or dt.datetime.min.replace(tzinfo=dt.UTC), entry.title.casefold(), entry.url)
+    return (
+        stamp is None,
+        stamp or dt.datetime.min.replace(tzinfo=dt.UTC),
+        entry.title.casefold(),
+        entry.url,
+    )
 
 
-def order(entries: list[RoundupEntry], sections: tuple[str, ...]) -> list[tuple[str | None, list[RoundupEntry]]]:
+def order(
+    entries: list[RoundupEntry], sections: tuple[str, ...]
+) -> list[tuple[str | None, list[RoundupEntry]]]:
     """Group by the host's sections in their order (empty ones left out), then by date.
 
     Entries without a known section go last, under None (rendered without a heading when
@@ -183,8 +204,9 @@ def order(entries: list[RoundupEntry], sections: tuple[str, ...]) -> list[tuple[
     return [(name, sorted(groups[name], key=_date_key)) for name in names]
 
 
-def apply_limits(entries: list[RoundupEntry], max_entries: int | None,
-                 max_per_contributor: int | None) -> tuple[list[RoundupEntry], list[tuple[RoundupEntry, str]]]:
+def apply_limits(
+    entries: list[RoundupEntry], max_entries: int | None, max_per_contributor: int | None
+) -> tuple[list[RoundupEntry], list[tuple[RoundupEntry, str]]]:
     """Limits are off unless set; everything a limit drops comes back with the reason."""
     kept: list[RoundupEntry] = []
     dropped: list[tuple[RoundupEntry, str]] = []
@@ -202,7 +224,9 @@ def apply_limits(entries: list[RoundupEntry], max_entries: int | None,
     return kept, dropped
 
 
-def contributor_for(entry: RoundupEntry, contributors: tuple[Contributor, ...]) -> Contributor | None:
+def contributor_for(
+    entry: RoundupEntry, contributors: tuple[Contributor, ...]
+) -> Contributor | None:
     host = entry.contributor
     for person in contributors:
         if (urlsplit(person.blog).hostname or "").removeprefix("www.") == host:

@@ -60,7 +60,9 @@ class CarnivalSettings:
     urls: Mapping[str, str]
 
 
-def read_settings(pelican_settings: Mapping[str, object], base: Path | None = None) -> CarnivalSettings:
+def read_settings(
+    pelican_settings: Mapping[str, object], base: Path | None = None
+) -> CarnivalSettings:
     """Lay user settings over DEFAULTS; environment-style strings are accepted for flags.
 
     A misspelt CARNIVAL_* key is an error naming the nearest valid key.
@@ -101,7 +103,11 @@ def read_settings(pelican_settings: Mapping[str, object], base: Path | None = No
         allowed_private_hosts=frozenset(str(h).strip().lower() for h in hosts),
         strict=_truthy(merged["CARNIVAL_STRICT"]),
         excerpt_words=number("CARNIVAL_EXCERPT_WORDS", int, 5),
-        urls={k: str(v) for k, v in merged.items() if k.endswith(("_URL", "_SAVE_AS", "_ATOM", "_RSS", "_OPML"))},
+        urls={
+            k: str(v)
+            for k, v in merged.items()
+            if k.endswith(("_URL", "_SAVE_AS", "_ATOM", "_RSS", "_OPML"))
+        },
     )
     if problems:
         raise ConfigError(problems)

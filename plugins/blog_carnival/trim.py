@@ -25,10 +25,20 @@ ITEM = re.compile(rb"<(item|entry)(?=[\s>/])[^>]*?(?:/>|>.*?</\1\s*>)", re.S)
 OPENERS = re.compile(rb"<(?:item|entry)(?=[\s>/])")
 HIDDEN = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->", re.S)
 ITEM_TOKEN = re.compile(rb"</?(?:item|entry)[\s>/]")
-DECLARED = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
-TEXT_CODECS = {"utf-8": "utf-8", "utf8": "utf-8", "us-ascii": "ascii", "ascii": "ascii",
-               "iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "windows-1252": "cp1252",
-               "cp1252": "cp1252"}
+DECLARED = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']"
+)
+TEXT_CODECS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "us-ascii": "ascii",
+    "ascii": "ascii",
+    "iso-8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "latin1": "cp1252",
+    "windows-1252": "cp1252",
+    "cp1252": "cp1252",
+}
 
 
 def fold(text: str) -> str:
@@ -46,7 +56,10 @@ class Trimmed:
 
 
 def _codec(body: bytes) -> str | None:
-    if body[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00") or body[:2] in (b"\xfe\xff", b"\xff\xfe"):
+    if body[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00") or body[:2] in (
+        b"\xfe\xff",
+        b"\xff\xfe",
+    ):
         return None
     if b"\x00" in body[:200]:
         return None
@@ -56,7 +69,9 @@ def _codec(body: bytes) -> str | None:
     return TEXT_CODECS.get(match.group(1).decode("ascii").lower())
 
 
-def trim_items(body: bytes, *, tags: frozenset[str] | None = None, max_items: int | None = None) -> Trimmed:
+def trim_items(
+    body: bytes, *, tags: frozenset[str] | None = None, max_items: int | None = None
+) -> Trimmed:
     """The document with unwanted items removed and at most ``max_items`` left."""
     if not tags and max_items is None:
         return Trimmed(body, None, None)
@@ -73,7 +88,7 @@ def trim_items(body: bytes, *, tags: frozenset[str] | None = None, max_items: in
     last = 0
     kept = capped = 0
     for match in matches:
-        parts.append(body[last:match.start()])
+        parts.append(body[last : match.start()])
         last = match.end()
         item = match.group()
         if wanted:

@@ -54,7 +54,9 @@ def canonical_url(url: str) -> str:
             path = path[: -len(suffix)]
     path = path.rstrip("/")
     query = urlencode(
-        sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k))
+        sorted(
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+        )
     )
     return urlunsplit(("", netloc, path, query, "")).lstrip("/")
 
@@ -80,4 +82,6 @@ def safe_link(url: str | None, base: str | None = None) -> str | None:
         return None
     if "\\" in parts.netloc or "@" in parts.netloc and not parts.username:
         return None
-    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, parts.fragment))
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, parts.fragment)
+    )
