@@ -32,14 +32,17 @@ CONFIG = {
 }
 
 
-def pelican_run(c, args: str, *, offline: bool = False, strict: bool = False) -> None:
+def pelican_run(
+    c, args: str, *, offline: bool = False, strict: bool = False, output: str | None = None
+) -> None:
     """Run Pelican in a child process so its exit code becomes ours."""
     extra = []
     if offline:
         extra.append("CARNIVAL_OFFLINE=true")
     if strict:
         extra.append("CARNIVAL_STRICT=true")
-    cmd = f"{shlex.quote(sys.executable)} -m pelican content {args} -o {CONFIG['deploy_path']}"
+    out = shlex.quote(output or CONFIG["deploy_path"])
+    cmd = f"{shlex.quote(sys.executable)} -m pelican content {args} -o {out}"
     if extra:
         cmd += " -e " + " ".join(extra)
     c.run(cmd, pty=False)
@@ -54,12 +57,15 @@ def clean(c):
 @task(
     help={
         "offline": "build from locks and cache only, no network",
-        "strict": "fail when any feed fails",
+        "strict": "fail (non-zero exit) when any contributor feed fails",
+        "settings": "settings file (default pelicanconf.py)",
+        "output": "output folder (default output/)",
     }
 )
-def build(c, offline=False, strict=False):
+def build(c, offline=False, strict=False, settings=None, output=None):
     """Build the local version of the site (feeds and carnival included)."""
-    pelican_run(c, f"-s {CONFIG['settings_base']}", offline=offline, strict=strict)
+    settings_file = shlex.quote(settings or CONFIG["settings_base"])
+    pelican_run(c, f"-s {settings_file}", offline=offline, strict=strict, output=output)
 
 
 @task(help={"offline": "build from locks and cache only", "strict": "fail when any feed fails"})

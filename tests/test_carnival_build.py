@@ -243,3 +243,69 @@ def test_roundup_order_sections_and_next_edition(built_site):
     assert positions == sorted(positions)
     assert "Next edition" in html and "Tomás Ferreira" in html
     assert html.count("pick-badge") <= 1 + html.count("roundup-pick")
+
+
+def test_two_builds_and_two_freezes_at_once_leave_cache_and_locks_whole(server, tmp_path):
+    carnival = local_carnival(server, SAMPLE, tmp_path / "carnival")
+    cache = tmp_path / "cache"
+    settings = {
+        "CARNIVAL_PATH": json.dumps(str(carnival)),
+        "CARNIVAL_CACHE_PATH": json.dumps(str(cache)),
+        "CARNIVAL_ALLOWED_PRIVATE_HOSTS": '["127.0.0.1"]',
+        "CARNIVAL_OFFLINE": "false",
+    }
+    conf = tmp_path / "twinconf.py"
+    conf.write_text(
+        f"from pelicanconf import *\nPATH = {str(ROOT / 'content')!r}\nCARNIVAL_PATH = {str(carnival)!r}\n"
+        f"CARNIVAL_CACHE_PATH = {str(cache)!r}\nCARNIVAL_ALLOWED_PRIVATE_HOSTS = ['127.0.0.1']\n"
+    )
+
+    def pelican(out: str) -> subprocess.Popen:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pelican",
+            "content",
+            "-s",
+            "pelicanconf.py",
+            "-o",
+            str(tmp_path / out),
+            "-e",
+        ]
+        cmd += [f"{k}={v}" for k, v in settings.items()]
+        return subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+    def freeze() -> subprocess.Popen:
+        cmd = [
+            sys.executable,
+            "-m",
+            "invoke",
+            "carnival.freeze",
+            "networking-carnival/3",
+            "--settings",
+            str(conf),
+        ]
+        return subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+    running = [pelican("a"), pelican("b"), freeze(), freeze()]
+    for proc in running:
+        output, _ = proc.communicate(timeout=240)
+        assert proc.returncode == 0, output
+    lock = json.loads((carnival / "networking-carnival" / "003.lock.json").read_text())
+    assert len(lock["entries"]) == 5
+    assert not list((carnival / "networking-carnival").glob(".*.tmp"))  # no stray temp files
+    # the cache is whole: a third build revalidates everything (304) and renders the same
+    count = len(server.requests)
+    third = live_build(tmp_path / "c", carnival, cache)
+    assert third.returncode == 0, third.stderr
+    assert "(lock)" in third.stdout  # edition 3 now builds from its lock
+    assert all(
+        status == 304
+        for path, status in server.requests[count:]
+        if path.endswith((".xml", ".json", ".rdf"))
+    )
+    assert roundup(tmp_path / "a", 1) == roundup(tmp_path / "c", 1)

@@ -21,6 +21,8 @@ from blog_carnival.select import (
     with_submission,
 )
 from blog_carnival.urls import canonical_url, safe_link
+from hypothesis import given
+from hypothesis import strategies as st
 
 UTC = dt.UTC
 
@@ -242,3 +244,42 @@ def test_slugish():
         == slugish("networking-carnival")
         == slugish("NETWORKING_carnival")
     )
+
+
+# -- properties --------------------------------------------------------------------------------
+
+hosts = st.from_regex(r"[a-z][a-z0-9-]{0,10}\.example", fullmatch=True)
+segments = st.lists(st.from_regex(r"[A-Za-z0-9._~-]{1,8}", fullmatch=True), max_size=4)
+params = st.lists(
+    st.tuples(
+        st.from_regex(r"[a-z]{1,6}", fullmatch=True),
+        st.from_regex(r"[a-z0-9]{0,6}", fullmatch=True),
+    ),
+    max_size=3,
+)
+
+
+@given(hosts, segments, params, st.sampled_from(["http", "https"]), st.booleans(), st.booleans())
+def test_canonical_url_ignores_spelling(host, path, query, scheme, slash, tracked):
+    base = f"{scheme}://{host}/{'/'.join(path)}"
+    q = "&".join(f"{k}={v}" for k, v in query if not k.startswith("utm"))
+    plain = base + (f"?{q}" if q else "")
+    spelled = f"{'https' if scheme == 'http' else 'http'}://WWW.{host.upper()}/{'/'.join(path)}" + (
+        "/" if slash else ""
+    )
+    extra = [
+        *(f"{k}={v}" for k, v in query if not k.startswith("utm")),
+        *(["utm_source=feed", "fbclid=1"] if tracked else []),
+    ]
+    spelled += ("?" + "&".join(reversed(extra))) if extra else ""
+    assert canonical_url(spelled) == canonical_url(plain)
+
+
+@given(
+    st.text(max_size=60), st.sampled_from([None, "https://blog.example/a/b/", "http://x.example"])
+)
+def test_safe_link_only_ever_returns_http_links(text, base):
+    link = safe_link(text, base)
+    if link is not None:
+        assert link.startswith(("http://", "https://"))
+        assert not any(c.isspace() or ord(c) < 0x20 for c in link)

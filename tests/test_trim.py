@@ -102,3 +102,15 @@ def test_trimming_never_loses_a_tag_match(items, wanted):
 
 def test_fold_matches_tag_spellings():
     assert fold("Networking Carnival") == fold("networking_carnival") == "networking-carnival"
+
+
+def test_a_feed_of_100000_items_is_read_within_the_cap():
+    items = "".join(
+        f"<item><title>t{i}</title><link>https://b.example/{i}</link></item>"
+        for i in range(100_000)
+    )
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>{items}</channel></rss>'.encode()
+    assert len(body) < 10 * 1024 * 1024  # fits under the default size cap, so parsing must cope
+    feed = parse_feed(body, {}, URL)
+    assert len(feed.entries) == 1000
+    assert "read 1000 of 100000 items (the rest are past the limit of 1000)" in feed.warnings
