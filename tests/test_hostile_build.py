@@ -127,6 +127,12 @@ def test_every_fault_is_named_and_the_rest_renders(servers, tmp_path):
         "no-dns": "http://nosuch.invalid/feed.xml",
         "private": forbidden.route("/feed.xml", good_feed(forbidden.base, "Private")),
         "metadata": "http://169.254.169.254/latest/meta-data/",
+        "malformed": main.route(
+            "/malformed.xml",
+            good_feed(main.base + "/mal", "Malformed").replace(
+                b"</channel>", b"<unclosed></channel>"
+            ),
+        ),
         "hop-to-private": main.redirect(
             "/hop", forbidden_target.route("/feed.xml", good_feed(forbidden_target.base, "T"))
         ),
@@ -175,6 +181,7 @@ def test_every_fault_is_named_and_the_rest_renders(servers, tmp_path):
         line = next((x for x in out.splitlines() if f"failed: {feeds[name]}" in x), None)
         assert line is not None and reason in line, (name, reason, line)
     assert "0 from page fallback" in out
+    assert f"note: {feeds['malformed']}: recovered from malformed XML" in out  # kept, and said so
     # the forbidden addresses never saw a request
     assert forbidden.request_count == 0
     assert forbidden_target.request_count == 0
@@ -183,9 +190,9 @@ def test_every_fault_is_named_and_the_rest_renders(servers, tmp_path):
         encoding="utf-8"
     )
     assert "A good post from Good One" in html and "A good post from Good Two" in html
-    assert (
-        html.count('class="roundup-entry') == 2 + 12
-    )  # two good posts, twelve hostile ones (sanitized)
+    assert "A good post from Malformed" in html  # recovered from bad XML
+    # three good posts and the twelve hostile ones, sanitized
+    assert html.count('class="roundup-entry') == 3 + 12
     assert "Link is script" not in html  # no usable link: left out, and named in the report
     assert "tagged but has no usable link" in out
     links = roundup_links(html)

@@ -323,6 +323,9 @@ class Resolver:
                     failures[url] = reason
                 if url in self.docs.stale:
                     notices.append(f"used the cached copy of {url} ({self.docs.stale[url]})")
+                parsed = self.docs.feeds.get(url)
+                if isinstance(parsed, ParsedFeed):  # what parsing recovered from or left out
+                    notices.extend(f"{url}: {warning}" for warning in parsed.warnings)
 
         for sub in need.submissions:
             feed_url = self._feed_url_for(sub.url, sub.feed)
@@ -374,6 +377,7 @@ def _finish(
     notices: list[str],
     from_lock: bool = False,
 ) -> EditionResult:
+    notices = list(dict.fromkeys(notices))  # a feed read for several entries speaks once
     kept, duplicates = dedupe(chosen)
     notices.extend(f"dropped duplicate {e.url}" for e in duplicates if e.source == "tag")
     max_entries = edition.max_entries or carnival.max_entries
