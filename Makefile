@@ -36,6 +36,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/carnival_bench.py
+	$(BIN)/python bench/hostile_bench.py
 
 clean:
 	rm -rf output .carnival-cache

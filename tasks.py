@@ -118,7 +118,7 @@ def preview(c):
     pelican_run(c, f"-s {CONFIG['settings_publish']}")
 
 
-@task(help={"dry_run": "show what rsync would change, change nothing"})
+@task(help={"dry_run": "print the rsync command and ask rsync what it would change (-n)"})
 def publish(c, dry_run=False):
     """Publish to the server over rsync/ssh."""
     preview(c)
@@ -129,7 +129,11 @@ def publish(c, dry_run=False):
         f"{CONFIG['ssh_user']}@{CONFIG['ssh_host']}:{CONFIG['ssh_path']}"
     )
     if dry_run:
-        print(cmd)
+        print(f"dry run: {cmd}")
+        result = c.run(cmd, warn=True)
+        if result is not None and result.failed:
+            print("dry run: rsync could not reach the server; nothing was changed")
+        return
     c.run(cmd)
 
 

@@ -8,6 +8,9 @@ from .config import Carnival
 from .pipeline import EditionResult
 
 
+MAX_NOTES = 30  # per edition on the terminal; Report.notices keeps them all
+
+
 @dataclass(frozen=True)
 class Report:
     text: str
@@ -38,9 +41,14 @@ def render_report(carnivals: tuple[Carnival, ...], results: dict[str, EditionRes
             for url, reason in result.failures:
                 failures.append(f"{edition.key}: {url}: {reason}")
                 lines.append(f"    failed: {url}: {reason}")
-            for notice in result.notices:
+            for n, notice in enumerate(result.notices):
                 notices.append(f"{edition.key}: {notice}")
-                lines.append(f"    note: {notice}")
+                if n < MAX_NOTES:
+                    lines.append(f"    note: {notice}")
+            if len(result.notices) > MAX_NOTES:
+                lines.append(
+                    f"    note: ... and {len(result.notices) - MAX_NOTES} more notes like these"
+                )
     if not failures:
         lines.append("  no feed failures")
     return Report(text="\n".join(lines), failures=tuple(failures), notices=tuple(notices))
