@@ -208,6 +208,19 @@ class _Reader:
             return None
         return value
 
+    def tables(self, data: dict, key: str):
+        """(field name, table) for each table of an array of tables like [[entries]]."""
+        items = data.get(key, [])
+        if not isinstance(items, list):
+            self.problem(key, f"must be an array of tables ([[{key}]])")
+            return
+        for i, item in enumerate(items, 1):
+            field = f"{key}[{i}]"
+            if isinstance(item, dict):
+                yield field, item
+            else:
+                self.problem(field, "must be a table")
+
     def person(self, table: dict, key: str, field: str) -> Person | None:
         value = table.get(key)
         if value is None:
@@ -265,15 +278,7 @@ def _load_carnival(folder: Path, root: Path, problems: list[str]) -> Carnival | 
     organizer = reader.person(data, "organizer", "organizer")
     rules = reader.text(data, "rules", "rules", required=False)
     contributors = []
-    raw_contributors = data.get("contributors", [])
-    if not isinstance(raw_contributors, list):
-        reader.problem("contributors", "must be an array of tables ([[contributors]])")
-        raw_contributors = []
-    for i, item in enumerate(raw_contributors, 1):
-        field = f"contributors[{i}]"
-        if not isinstance(item, dict):
-            reader.problem(field, "must be a table")
-            continue
+    for field, item in reader.tables(data, "contributors"):
         reader.unknown_keys(item, CONTRIBUTOR_KEYS, field + ".")
         name = reader.text(item, "name", field + ".name")
         blog = reader.url(item, "blog", field + ".blog")
@@ -352,16 +357,8 @@ def _load_edition(reader: _Reader, carnival: str, file_number: int) -> Edition |
     for dup in sorted({s for s in sections if sections.count(s) > 1}):
         reader.problem("sections", f"section {dup!r} is listed twice")
     entries = []
-    seen_urls: dict[str, int] = {}
-    raw_entries = data.get("entries", [])
-    if not isinstance(raw_entries, list):
-        reader.problem("entries", "must be an array of tables ([[entries]])")
-        raw_entries = []
-    for i, item in enumerate(raw_entries, 1):
-        field = f"entries[{i}]"
-        if not isinstance(item, dict):
-            reader.problem(field, "must be a table")
-            continue
+    seen_urls: dict[str, str] = {}  # canonical URL -> the field that named it first
+    for field, item in reader.tables(data, "entries"):
         reader.unknown_keys(item, ENTRY_KEYS, field + ".")
         url = reader.url(item, "url", field + ".url")
         feed = reader.url(item, "feed", field + ".feed", required=False)
@@ -381,10 +378,10 @@ def _load_edition(reader: _Reader, carnival: str, file_number: int) -> Edition |
             if key in seen_urls:
                 reader.problem(
                     field + ".url",
-                    f"duplicate entry {url} (same post as entries[{seen_urls[key]}])",
+                    f"duplicate entry {url} (same post as {seen_urls[key]})",
                 )
                 continue
-            seen_urls[key] = i
+            seen_urls[key] = field
             entries.append(
                 Submission(
                     url=url,

@@ -162,20 +162,12 @@ class Resolver:
         tags: dict[str, set[str] | None] = {}
         for _, need in needs:
             for person in need.contributors:
-                url = (
-                    self._feed_url_for(person.blog, person.feed)
-                    if person.blog in self.docs.fetched
-                    else person.feed
-                )
+                url = self._feed_url_for(person.blog, person.feed)  # given, or found once fetched
                 if url and tags.get(url, set()) is not None:
                     tags.setdefault(url, set()).add(need.edition.tag)
         for _, need in needs:
             for sub in need.submissions:
-                url = (
-                    self._feed_url_for(sub.url, sub.feed)
-                    if sub.url in self.docs.fetched
-                    else sub.feed
-                )
+                url = self._feed_url_for(sub.url, sub.feed)
                 if url:
                     tags[url] = None
         self._tags = {url: (frozenset(t) if t is not None else None) for url, t in tags.items()}

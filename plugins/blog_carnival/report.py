@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from .config import Carnival
 from .pipeline import EditionResult
 
-
 MAX_NOTES = 30  # per edition on the terminal; Report.notices keeps them all
 
 
