@@ -106,6 +106,31 @@ class HttpCache:
             logger.warning("carnival: ignoring damaged cache file %s (%s)", file, exc)
             return None
 
+    def hold(self, url: str, until: float) -> None:
+        """Remember that the server asked us not to come back before ``until`` (epoch seconds)."""
+        file = self.path / f"{cache_key(url)}.wait"
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".wait", dir=self.path)
+            with os.fdopen(fd, "w") as out:
+                out.write(f"{until:.0f}\n")
+            os.replace(tmp, file)
+        except OSError as exc:
+            logger.warning("carnival: cannot write cache file %s: %s", file, exc)
+
+    def held_until(self, url: str, now: float | None = None) -> float | None:
+        """When a Retry-After for ``url`` still holds, the time it ends; else None."""
+        file = self.path / f"{cache_key(url)}.wait"
+        try:
+            until = float(file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if until <= (time.time() if now is None else now):
+            with contextlib.suppress(OSError):
+                file.unlink()
+            return None
+        return until
+
     def put(
         self,
         url: str,

@@ -29,6 +29,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -406,6 +408,13 @@ class Fetcher:
         if problem:
             return FetchResult(url=url, error=problem)
         cached = self.cache.get(url) if self.cache is not None else None
+        held = self.cache.held_until(url) if self.cache is not None else None
+        if held is not None and not self.settings.offline:
+            # The server asked us (Retry-After) to stay away: skip it, never sleep.
+            until = datetime.fromtimestamp(held, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            return FetchResult(
+                url=url, error=f"skipped: the server asked to wait until {until} (Retry-After)"
+            )
         if self.settings.offline:
             if cached is None:
                 return FetchResult(url=url, error="offline: not in cache")
@@ -487,6 +496,9 @@ class Fetcher:
             headers = storable_headers(response.headers)
             if not 200 <= status < 300:
                 reason = _status_reason(status, response.headers)
+                wait = retry_after_seconds(response.headers.get("retry-after"))
+                if status in (429, 503) and wait and self.cache is not None:
+                    self.cache.hold(url, time.time() + wait)
                 raise _Stop(FetchResult(url, final, status, headers, error=reason))
             body = self._read_body(response, deadline)
         finally:
@@ -586,6 +598,27 @@ def _redirect_target(url: str, current: httpx.URL, location: str) -> httpx.URL:
     if not target.host:
         raise _Stop(FetchResult(url, str(current), error="bad redirect location (no host)"))
     return target
+
+
+MAX_HOLD = 7 * 24 * 3600  # a Retry-After longer than a week is not taken at its word
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(seconds, MAX_HOLD) if seconds > 0 else None
 
 
 def _status_reason(status: int, headers: httpx.Headers) -> str:
