@@ -51,7 +51,10 @@ def xss_feed(base: str) -> bytes:
         items.append(
             f"<item><title>Title {i} {esc}</title><link>{base}/p{i}.html</link><guid>{base}/p{i}</guid>"
             f"<author>x@y.example ({esc})</author><category>{TAG}</category><pubDate>{WHEN}</pubDate>"
-            f"<description>{esc} and words</description></item>"
+            + (
+                f"<description>{esc} and words</description>" if i % 2 else ""
+            )  # odd: summary, even: content only
+            + f"<content:encoded><![CDATA[<p>{vector}</p>]]></content:encoded></item>"
         )
     items.append(
         f"<item><title>Link is script</title><link>javascript:alert(1)</link><guid>js-link</guid>"
@@ -59,7 +62,8 @@ def xss_feed(base: str) -> bytes:
     )
     title = "Feed &lt;script&gt;alert(1)&lt;/script&gt; title"
     return (
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        f'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>{title}</title>'
         f"<link>javascript:alert(1)</link><description>d</description>{''.join(items)}</channel></rss>"
     ).encode()
 
