@@ -123,14 +123,18 @@ def test_feed_ids_are_stable_across_builds(built_site, tmp_path):
         again, extra={"CARNIVAL_OFFLINE": "true", "CARNIVAL_CACHE_PATH": f'"{tmp_path / "c"}"'}
     )
     assert proc.returncode == 0, proc.stderr
-    for name in ("all.atom.xml", "all.rss.xml"):
+    for name in (
+        "feeds/all.atom.xml",
+        "feeds/all.rss.xml",
+        "carnival/networking-carnival/atom.xml",
+        "carnival/networking-carnival/rss.xml",
+    ):
         first = [
             (e.id, e.get("updated"))
-            for e in feedparser.parse((built_site / "feeds" / name).read_bytes()).entries
+            for e in feedparser.parse((built_site / name).read_bytes()).entries
         ]
         second = [
-            (e.id, e.get("updated"))
-            for e in feedparser.parse((again / "feeds" / name).read_bytes()).entries
+            (e.id, e.get("updated")) for e in feedparser.parse((again / name).read_bytes()).entries
         ]
         assert first == second and len({i for i, _ in first}) == len(first)
 
