@@ -238,13 +238,12 @@ def roundup_html(carnival: Carnival, edition: Edition, result: EditionResult) ->
 
 
 def summary_html(carnival: Carnival, edition: Edition, result: EditionResult) -> str:
-    """The line shown for a roundup in the site's post lists."""
+    """What a roundup shows in the site's post lists: the host's intro and how much is in it."""
     count = len(result.entries)
     noun = "entry" if count == 1 else "entries"
+    hosts = f"{count} {noun}, gathered by {edition.host.name}."
     return str(
-        Markup("<p>{} {} on {}, gathered by {}.</p>").format(
-            count, noun, edition.title, edition.host.name
-        )
+        markdown_html(edition.intro) + Markup('<p class="roundup-count">{}</p>').format(hosts)
     )
 
 
