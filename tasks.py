@@ -180,10 +180,25 @@ def lock(c):
 
 
 def _carnival_settings(settings_file: str):
+    from blog_carnival.errors import ConfigError
     from blog_carnival.settings import read_settings
     from pelican.settings import read_settings as pelican_settings
 
-    return read_settings(pelican_settings(str(ROOT / settings_file)), ROOT)
+    try:
+        return read_settings(pelican_settings(str(ROOT / settings_file)), ROOT)
+    except ConfigError as exc:
+        sys.exit(str(exc))
+
+
+def _load_carnivals(path: Path):
+    """The carnivals, or exit 1 with the list of problems (no traceback for a host's typo)."""
+    from blog_carnival.config import load_carnivals
+    from blog_carnival.errors import ConfigError
+
+    try:
+        return load_carnivals(path)
+    except ConfigError as exc:
+        sys.exit(str(exc))
 
 
 @task(
@@ -192,12 +207,11 @@ def _carnival_settings(settings_file: str):
 def freeze(c, edition, settings="pelicanconf.py"):
     """Resolve an edition from the network and write its <NNN>.lock.json (never drops an entry)."""
     from blog_carnival.adapter import make_resolver
-    from blog_carnival.config import load_carnivals
     from blog_carnival.pipeline import freeze as freeze_edition
     from blog_carnival.report import render_report
 
     carnival_settings = _carnival_settings(settings)
-    carnivals = load_carnivals(carnival_settings.path)
+    carnivals = _load_carnivals(carnival_settings.path)
     slug, _, number = edition.strip("/").partition("/")
     carnival = next((x for x in carnivals if x.slug == slug), None)
     target = carnival.edition(int(number)) if carnival and number.isdigit() else None
@@ -226,7 +240,6 @@ def sample_locks(c):
 
     sys.path.insert(0, str(ROOT / "tests"))
     from blog_carnival.adapter import make_resolver
-    from blog_carnival.config import load_carnivals
     from blog_carnival.pipeline import freeze as freeze_edition
     from blog_carnival.report import render_report
     from sites_server import SitesServer, local_carnival
@@ -241,7 +254,7 @@ def sample_locks(c):
             offline=False,
             allowed_private_hosts=frozenset({"127.0.0.1"}),
         )
-        for carnival in load_carnivals(folder):
+        for carnival in _load_carnivals(folder):
             for edition in carnival.editions:
                 if edition.external:
                     continue

@@ -24,7 +24,7 @@ from pelican.utils import order_content
 
 from .cache import HttpCache
 from .config import Carnival, load_carnivals
-from .errors import StrictModeError
+from .errors import ConfigError, StrictModeError
 from .fetch import Fetcher, FetchSettings
 from .lock import LockError, read_lock
 from .pipeline import EditionResult, Resolver, from_lock
@@ -81,9 +81,15 @@ def make_resolver(settings: CarnivalSettings, progress=None) -> tuple[Resolver, 
 
 
 def on_initialized(pelican) -> None:
+    """Read settings and carnival files once. A host's mistake stops the build with the
+    list of problems (file and field each) and exit code 1, not a traceback."""
     base = Path(pelican.settings.get("PATH", ".")).resolve().parent
-    settings = read_settings(pelican.settings, base)
-    carnivals = load_carnivals(settings.path)
+    try:
+        settings = read_settings(pelican.settings, base)
+        carnivals = load_carnivals(settings.path)
+    except ConfigError as exc:
+        console.print(str(exc), soft_wrap=True, markup=False, highlight=False)
+        raise SystemExit(exc.exitcode) from None
     pelican.settings[STATE_KEY] = BuildState(settings=settings, carnivals=carnivals)
 
 
