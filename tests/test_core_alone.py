@@ -1,0 +1,67 @@
+"""The carnival core imports no Pelican: it can be used and tested on its own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+CORE = [
+    "config",
+    "sources",
+    "fetch",
+    "parse",
+    "page",
+    "select",
+    "lock",
+    "render",
+    "report",
+    "pipeline",
+    "sanitize",
+    "trim",
+    "cache",
+    "netpolicy",
+    "urls",
+    "model",
+    "settings",
+]
+
+
+def test_core_modules_import_without_pelican():
+    code = (
+        "import sys\n"
+        + "".join(f"import blog_carnival.{name}\n" for name in CORE)
+        + "loaded = sorted(m for m in sys.modules if m == 'pelican' or m.startswith('pelican.'))\n"
+        + "print(loaded)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT / "plugins", capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_resolver_runs_without_pelican(tmp_path):
+    """Resolve a sample edition with the real fetcher and parser, no Pelican involved."""
+    code = f"""
+import sys
+sys.path[:0] = [{str(ROOT / "tests")!r}, {str(ROOT / "plugins")!r}]
+from pathlib import Path
+from sites_server import SitesServer, local_carnival
+from blog_carnival.config import load_carnivals
+from blog_carnival.fetch import Fetcher, FetchSettings
+from blog_carnival.pipeline import Resolver
+with SitesServer() as server:
+    folder = local_carnival(server, Path({str(ROOT / "carnival")!r}), Path({str(tmp_path)!r}) / 'c')
+    (carnival,) = load_carnivals(folder)
+    edition = carnival.edition(1)
+    with Fetcher(FetchSettings(allowed_private_hosts=frozenset({{'127.0.0.1'}}))) as fetcher:
+        result = Resolver(fetcher).resolve([(carnival, edition)])[edition.key]
+print(len(result.entries), result.count('feed'), 'pelican' in sys.modules)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["6", "6", "False"]
