@@ -86,7 +86,7 @@ CARNIVAL_STRICT = os.environ.get("CARNIVAL_STRICT", "") not in ("", "0", "false"
 CARNIVAL_TIMEOUT = 10
 CARNIVAL_MAX_BYTES = 10 * 1024 * 1024
 CARNIVAL_CONCURRENCY = 100
-CARNIVAL_USER_AGENT = "TheWarmIntroduction-Carnival/1.0 (+carnival host; The Warm Introduction)"
+CARNIVAL_USER_AGENT = "WarmIntroductionCarnival/1.0 (+https://warm-introduction.example/carnival/)"
 CARNIVAL_ALLOWED_PRIVATE_HOSTS = []
 
 DELETE_OUTPUT_DIRECTORY = False
