@@ -119,19 +119,19 @@ class Resolver:
             self.docs.fetched[url] = result
 
     def _stale_copy(self, url: str, failed: FetchResult) -> FetchResult:
-        """The last good body from the cache, when the fresh fetch failed: nothing already collected is lost."""
+        """The last good body from the cache when the fresh fetch failed: nothing collected is lost."""
         cached = self.cache.get(url) if self.cache is not None else None
-        if cached is None or not getattr(cached, "body", None):
+        if cached is None or not cached.body:
             return failed
         self.docs.stale[url] = failed.error or "failed"
         return FetchResult(
             url=url,
-            final_url=getattr(cached, "final_url", None) or url,
-            status=getattr(cached, "status", 200),
-            headers=dict(getattr(cached, "headers", {}) or {}),
+            final_url=cached.final_url,
+            status=cached.status,
+            headers=dict(cached.headers),
             body=cached.body,
             from_cache=True,
-            digest=hashlib.sha256(cached.body).hexdigest(),
+            digest=cached.digest,
         )
 
     # -- parsing --------------------------------------------------------------------------
