@@ -206,7 +206,7 @@ def _load_carnivals(path: Path):
 )
 def freeze(c, edition, settings="pelicanconf.py"):
     """Resolve an edition from the network and write its <NNN>.lock.json (never drops an entry)."""
-    from blog_carnival.adapter import make_resolver
+    from blog_carnival.adapter import fetch_progress, make_resolver
     from blog_carnival.pipeline import freeze as freeze_edition
     from blog_carnival.report import render_report
 
@@ -221,9 +221,10 @@ def freeze(c, edition, settings="pelicanconf.py"):
         sys.exit(
             f"carnival: {edition} is hosted elsewhere ({target.roundup_url}); nothing to freeze"
         )
-    resolver, fetcher = make_resolver(carnival_settings)
-    with fetcher:
-        result = freeze_edition(resolver, carnival, target)
+    with fetch_progress() as advance:
+        resolver, fetcher = make_resolver(carnival_settings, progress=advance)
+        with fetcher:
+            result = freeze_edition(resolver, carnival, target)
     print(render_report((carnival,), {target.key: result}).text)
     print(f"carnival: wrote {target.lock_path}")
 

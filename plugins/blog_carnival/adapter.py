@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,19 +112,21 @@ def resolve_all(state: BuildState) -> None:
                 to_fetch.append((carnival, edition))
     if not to_fetch:
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(
-        TextColumn("carnival: fetching feeds"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("fetch", total=None)
-        resolver, fetcher = make_resolver(state.settings, progress=lambda _r: bar.advance(task))
+    with fetch_progress() as advance:
+        resolver, fetcher = make_resolver(state.settings, progress=advance)
         with fetcher:
             state.results.update(resolver.resolve(to_fetch))
+
+
+@contextmanager
+def fetch_progress():
+    """A transient progress bar on Pelican's console; yields the per-result callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("carnival: fetching"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("fetch", total=None)
+        yield lambda _result: bar.advance(task)
 
 
 def on_pretaxonomy(generator) -> None:
