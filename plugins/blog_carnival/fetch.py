@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -38,7 +37,7 @@ import httpcore
 import httpx
 
 from .cache import CachedResponse, HttpCache, storable_headers
-from .model import FetchResult
+from .model import FetchResult, utc_datetime
 from .netpolicy import (
     AddressPolicy,
     DeadlineExceeded,
@@ -611,12 +610,9 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if value.isdigit():
         seconds = float(value)
     else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        when = utc_datetime(value)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - (time.time() if now is None else now)
     return min(seconds, MAX_HOLD) if seconds > 0 else None
 

@@ -8,8 +8,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import MappingProxyType
+
+
+def utc_datetime(text: str | None) -> datetime | None:
+    """A timezone-aware UTC datetime from ISO 8601 or an RFC 822 / HTTP date, else None.
+
+    The one place text dates are settled (page meta, JSON Feed, Retry-After); a date
+    without a zone is taken as UTC, and nothing here raises on junk.
+    """
+    value = (text or "").strip()
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
 
 
 def _frozen_headers(headers: Mapping[str, str] | None) -> Mapping[str, str]:

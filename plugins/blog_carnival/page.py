@@ -11,11 +11,10 @@ import codecs
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from email.message import Message
 from html.parser import HTMLParser
 
-from .model import PageInfo
+from .model import PageInfo, utc_datetime
 from .sanitize import normalize_text
 from .urls import safe_link
 
@@ -136,22 +135,6 @@ class _HeadParser(HTMLParser):
             self.title_parts.append(data)
 
 
-def _parse_datetime(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    value = text.strip()
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
-
-
 def parse_page(body: bytes, headers: Mapping[str, str], url: str) -> PageInfo:
     """Read title, description, site name, author, date, canonical URL and feed links
     from a post's HTML page. Links are absolute http(s) (resolved against ``<base>`` or
@@ -198,7 +181,7 @@ def parse_page(body: bytes, headers: Mapping[str, str], url: str) -> PageInfo:
         description=normalize_text(first("og:description", "description"), MAX_DESCRIPTION) or None,
         site_name=normalize_text(first("og:site_name"), MAX_NAME) or None,
         author=normalize_text(first("author", "article:author"), MAX_NAME) or None,
-        published=_parse_datetime(first("article:published_time")),
+        published=utc_datetime(first("article:published_time")),
         canonical=canonical,
         feed_links=tuple(feeds),
     )

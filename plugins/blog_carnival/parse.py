@@ -26,12 +26,11 @@ import re
 import xml.sax
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import feedparser
 
-from .model import FeedEntry, ParsedFeed, ParseFailure
+from .model import FeedEntry, ParsedFeed, ParseFailure, utc_datetime
 from .sanitize import excerpt, normalize_text, plain_text
 from .trim import trim_items
 from .urls import safe_link
@@ -513,23 +512,7 @@ def _json_str(value: Any) -> str | None:
 
 
 def _json_date(value: Any) -> datetime | None:
-    text = _json_str(value)
-    if not text:
-        return None
-    text = text.strip()
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
+    return utc_datetime(_json_str(value))
 
 
 def _json_authors(obj: Mapping[str, Any]) -> str | None:
