@@ -16,10 +16,10 @@ from blog_carnival.select import (
     from_feed,
     order,
     select_tagged,
-    slugish,
     unresolved,
     with_submission,
 )
+from blog_carnival.textutil import fold
 from blog_carnival.urls import canonical_url, safe_link
 from hypothesis import given
 from hypothesis import strategies as st
@@ -238,12 +238,8 @@ def test_submission_words_laid_over_entry():
     assert missing.title == "Host title" and missing.source == "unresolved"
 
 
-def test_slugish():
-    assert (
-        slugish("Networking Carnival")
-        == slugish("networking-carnival")
-        == slugish("NETWORKING_carnival")
-    )
+def test_fold_compares_tag_spellings():
+    assert fold("Networking Carnival") == fold("networking-carnival") == fold("NETWORKING_carnival")
 
 
 # -- properties --------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from blog_carnival.parse import parse_feed
 from blog_carnival.select import tag_matches
-from blog_carnival.trim import fold, trim_items
+from blog_carnival.textutil import fold
+from blog_carnival.trim import trim_items
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -16,13 +16,13 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+
+from .textutil import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +110,7 @@ class HttpCache:
         """Remember that the server asked us not to come back before ``until`` (epoch seconds)."""
         file = self.path / f"{cache_key(url)}.wait"
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".wait", dir=self.path)
-            with os.fdopen(fd, "w") as out:
-                out.write(f"{until:.0f}\n")
-            os.replace(tmp, file)
+            write_atomic(file, f"{until:.0f}\n", durable=False)
         except OSError as exc:
             logger.warning("carnival: cannot write cache file %s: %s", file, exc)
 
@@ -142,24 +138,11 @@ class HttpCache:
         """Store a response atomically; return it, or None if it could not be written."""
         entry = CachedResponse(url, final_url, status, headers, bytes(body), time.time())
         file = self.file_for(url)
-        tmp_name: str | None = None
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=self.path)
-            with os.fdopen(fd, "wb") as out:
-                out.write(_encode(entry))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp_name, file)
-            tmp_name = None
-            _fsync_dir(self.path)
+            write_atomic(file, _encode(entry))
         except OSError as exc:
             logger.warning("carnival: cannot write cache file %s: %s", file, exc)
             return None
-        finally:
-            if tmp_name is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
         return entry
 
 
@@ -200,17 +183,3 @@ def _decode(url: str, data: bytes) -> CachedResponse:
         body=body,
         stored_at=float(meta.get("stored_at", 0.0)),
     )
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the rename durable where the platform allows it (not on Windows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

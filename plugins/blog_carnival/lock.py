@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from .select import SOURCE_RANK, RoundupEntry
+from .textutil import write_atomic
 
 LOCK_FORMAT = 1
 LOCKED_FIELDS = (
@@ -111,14 +110,4 @@ def write_lock(
         "frozen_at": (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat(),
         "entries": [entry_to_json(e) for e in entries],
     }
-    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

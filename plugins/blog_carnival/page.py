@@ -7,15 +7,13 @@ for bad input: garbage in, an empty ``PageInfo`` out.
 
 from __future__ import annotations
 
-import codecs
 import logging
-import re
 from collections.abc import Mapping
-from email.message import Message
 from html.parser import HTMLParser
 
 from .model import PageInfo, utc_datetime
 from .sanitize import normalize_text
+from .textutil import decode_html
 from .urls import safe_link
 
 log = logging.getLogger(__name__)
@@ -29,59 +27,6 @@ MAX_NAME = 200
 # Metadata lives in <head>; parsing stops at <body>, and never reads past this much text.
 MAX_PAGE_CHARS = 2 * 1024 * 1024
 _CHUNK = 64 * 1024
-
-_META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-# WHATWG encoding rules: these labels mean windows-1252 in HTML, and a page cannot
-# truthfully declare UTF-16 in a meta tag it could be read with ASCII.
-_HTML_ALIASES = {"latin_1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"}
-
-
-def _codec(label: str | bytes | None, *, from_meta: bool = False) -> str | None:
-    if not label:
-        return None
-    if isinstance(label, bytes):
-        label = label.decode("ascii", "ignore")
-    try:
-        name = codecs.lookup(label.strip().strip("\"'")).name
-    except (LookupError, ValueError):
-        return None
-    name = _HTML_ALIASES.get(name, name)
-    if from_meta and name.startswith(("utf-16", "utf-32")):
-        return "utf-8"
-    return name
-
-
-def _charset_from_headers(headers: Mapping[str, str]) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == "content-type":
-            msg = Message()
-            msg["content-type"] = value
-            return msg.get_param("charset")  # type: ignore[return-value]
-    return None
-
-
-def decode_html(body: bytes, headers: Mapping[str, str]) -> str:
-    """Decode an HTML page: BOM, then the Content-Type charset, then a ``<meta>`` charset
-    in the first 1024 bytes, then UTF-8; undecodable bytes become U+FFFD."""
-    for bom, codec in (
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if body.startswith(bom):
-            return body.decode(codec, "replace")
-    try:
-        header_charset = _charset_from_headers(headers)
-    except Exception:  # a malformed header is no reason to fail
-        header_charset = None
-    codec = _codec(header_charset)
-    if codec is None:
-        match = _META_CHARSET.search(body[:1024])
-        codec = _codec(match.group(1), from_meta=True) if match else None
-    try:
-        return body.decode(codec or "utf-8", "replace")
-    except LookupError:  # a codec that is not a text encoding ("base64", "rot13")
-        return body.decode("utf-8", "replace")
 
 
 class _HeadParser(HTMLParser):

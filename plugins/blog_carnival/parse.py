@@ -32,6 +32,7 @@ import feedparser
 
 from .model import FeedEntry, ParsedFeed, ParseFailure, utc_datetime
 from .sanitize import excerpt, normalize_text, plain_text
+from .textutil import BOMS, bom_codec, wide_codec
 from .trim import trim_items
 from .urls import safe_link
 
@@ -54,20 +55,6 @@ _HTML_START = re.compile(
 )
 _TAG_LIKE = re.compile(r"<(?:[A-Za-z][^<>]*|/[A-Za-z][^<>]*|!--.*?--)>", re.DOTALL)
 _JSONFEED_VERSION = re.compile(r"\Ahttps?://jsonfeed\.org/version/1(?:\.\d+)?/?\Z")
-_BOMS = (
-    (b"\x00\x00\xfe\xff", "utf-32-be"),
-    (b"\xff\xfe\x00\x00", "utf-32-le"),
-    (b"\xfe\xff", "utf-16-be"),
-    (b"\xff\xfe", "utf-16-le"),
-)
-_WIDE_PATTERNS = (
-    (b"\x00\x00\x00<", "utf-32-be"),
-    (b"<\x00\x00\x00", "utf-32-le"),
-    (b"\x00<\x00?", "utf-16-be"),
-    (b"<\x00?\x00", "utf-16-le"),
-)
-
-
 # --- entry point -------------------------------------------------------------------------
 
 
@@ -106,11 +93,11 @@ def parse_feed(
     trimmed = trim_items(body, tags=tags, max_items=max_items)
     body = trimmed.body
     fp_headers = {**headers, "content-location": url}
-    bom_codec = next((codec for bom, codec in _BOMS if body.startswith(bom)), None)
-    if bom_codec and "charset=" not in fp_headers.get("content-type", "").lower():
+    bom = wide_codec(body) if bom_codec(body) else None
+    if bom and "charset=" not in fp_headers.get("content-type", "").lower():
         # feedparser lets an application/*+xml type (or none) default to UTF-8 before it
         # looks at a UTF-16/32 BOM; a BOM settles the encoding, so name it.
-        fp_headers["content-type"] = f"{media_type or 'application/xml'}; charset={bom_codec}"
+        fp_headers["content-type"] = f"{media_type or 'application/xml'}; charset={bom}"
     try:
         result = feedparser.parse(
             body,
@@ -140,19 +127,9 @@ def parse_feed(
 def _head_text(body: bytes, size: int = 1024) -> str:
     """The start of the document as text, BOM and leading whitespace removed, good
     enough to sniff JSON and HTML (latin-1 keeps ASCII markup as is)."""
-    codec = _wide_codec(body)
+    codec = wide_codec(body)
     text = body[: size * 4].decode(codec, "replace") if codec else body[:size].decode("latin-1")
     return text.lstrip("\ufeff\xef\xbb\xbf \t\r\n")
-
-
-def _wide_codec(body: bytes) -> str | None:
-    for bom, codec in _BOMS:
-        if body.startswith(bom):
-            return codec
-    for pattern, codec in _WIDE_PATTERNS:
-        if body.startswith(pattern):
-            return codec
-    return None
 
 
 def _defuse_doctype(body: bytes) -> tuple[bytes, bool]:
@@ -163,9 +140,9 @@ def _defuse_doctype(body: bytes) -> tuple[bytes, bool]:
     the strict parser fail and feedparser's lenient parser keeps them as literal text.
     A DOCTYPE without a subset (RSS 0.91's Netscape DTD) is left alone.
     """
-    codec = _wide_codec(body)
+    codec = wide_codec(body)
     if codec:
-        bom = next((b for b, c in _BOMS if c == codec and body.startswith(b)), b"")
+        bom = next((b for b, c in BOMS if c == codec and body.startswith(b)), b"")
         text = body[len(bom) :].decode(codec, "replace")
     elif _DOCTYPE_BYTES.search(body) is None:
         return body, False  # the common case, decided without copying the body

@@ -13,7 +13,6 @@ import logging
 import multiprocessing
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from .select import (
     with_submission,
 )
 from .sources import Need, plan
+from .textutil import write_atomic
 from .urls import canonical_url
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,10 @@ class Resolver:
         if parsed is None:
             parsed = parse_feed(result.body, result.headers, final, tags=self._tags.get(result.url))
         if memo is not None and isinstance(parsed, ParsedFeed):
-            _write_atomic(memo, json.dumps(feed_to_json(parsed), ensure_ascii=False))
+            try:
+                write_atomic(memo, json.dumps(feed_to_json(parsed), ensure_ascii=False))
+            except OSError as exc:
+                logger.debug("carnival: could not write parse cache %s: %s", memo, exc)
         return parsed
 
     def page(self, url: str) -> PageInfo | None:
@@ -420,14 +423,3 @@ def freeze(resolver: Resolver, carnival: Carnival, edition: Edition) -> EditionR
         notices=fresh.notices + tuple(kept_notices) + result.notices,
         from_lock=False,
     )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        logger.debug("carnival: could not write parse cache %s: %s", path, exc)

@@ -20,7 +20,8 @@ from markupsafe import Markup
 from .config import Carnival, Contributor, Edition
 from .pipeline import EditionResult
 from .sanitize import clean_html
-from .select import RoundupEntry, order, slugish
+from .select import RoundupEntry, order
+from .textutil import fold
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -209,7 +210,7 @@ def roundup_html(carnival: Carnival, edition: Edition, result: EditionResult) ->
         groups.append(
             {
                 "name": heading,
-                "id": f"section-{slugish(heading)}" if heading else None,
+                "id": f"section-{fold(heading)}" if heading else None,
                 "entries": [
                     {
                         "url": e.url,

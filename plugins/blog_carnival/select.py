@@ -14,7 +14,7 @@ from .config import Contributor, Edition, Submission
 from .model import FeedEntry, PageInfo, ParsedFeed
 from .sanitize import excerpt as make_excerpt
 from .sanitize import normalize_text
-from .trim import fold
+from .textutil import fold
 from .urls import canonical_url, safe_link
 
 SOURCE_RANK = {"unresolved": 0, "page": 1, "feed": 2, "tag": 2}
@@ -45,11 +45,6 @@ class RoundupEntry:
     def contributor(self) -> str:
         """Who wrote it, for per-contributor limits: the blog's host name."""
         return (urlsplit(self.blog_url or self.url).hostname or "").removeprefix("www.")
-
-
-def slugish(text: str) -> str:
-    """'Networking Carnival' and 'networking-carnival' compare equal (the fold trim uses too)."""
-    return fold(text)
 
 
 def origin(url: str) -> str | None:
@@ -131,8 +126,8 @@ def window(edition: Edition) -> tuple[dt.datetime, dt.datetime]:
 
 
 def tag_matches(entry: FeedEntry, tag: str) -> bool:
-    wanted = slugish(tag)
-    return any(slugish(t) == wanted for t in entry.tags)
+    wanted = fold(tag)
+    return any(fold(t) == wanted for t in entry.tags)
 
 
 def select_tagged(

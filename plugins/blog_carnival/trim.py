@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from dataclasses import dataclass
+
+from .textutil import fold
 
 ITEM = re.compile(rb"<(item|entry)(?=[\s>/])[^>]*?(?:/>|>.*?</\1\s*>)", re.S)
 OPENERS = re.compile(rb"<(?:item|entry)(?=[\s>/])")
@@ -39,12 +40,6 @@ TEXT_CODECS = {
     "windows-1252": "cp1252",
     "cp1252": "cp1252",
 }
-
-
-def fold(text: str) -> str:
-    """'Networking Carnival', 'networking-carnival' and 'NETWORKING_carnival' fold alike."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
 
 
 @dataclass(frozen=True)
