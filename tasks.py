@@ -187,18 +187,20 @@ def _carnival_settings(settings_file: str):
     try:
         return read_settings(pelican_settings(str(ROOT / settings_file)), ROOT)
     except ConfigError as exc:
-        sys.exit(str(exc))
+        print(str(exc), file=sys.stderr)
+        sys.exit(exc.exitcode)
 
 
-def _load_carnivals(path: Path):
-    """The carnivals, or exit 1 with the list of problems (no traceback for a host's typo)."""
-    from blog_carnival.config import load_carnivals
+def _load_carnivals(settings):
+    """The carnivals, or exit 2 with the list of problems (no traceback for a host's typo)."""
+    from blog_carnival import core
     from blog_carnival.errors import ConfigError
 
     try:
-        return load_carnivals(path)
+        return core.load(settings)
     except ConfigError as exc:
-        sys.exit(str(exc))
+        print(str(exc), file=sys.stderr)
+        sys.exit(exc.exitcode)
 
 
 @task(
@@ -206,25 +208,20 @@ def _load_carnivals(path: Path):
 )
 def freeze(c, edition, settings="pelicanconf.py"):
     """Resolve an edition from the network and write its <NNN>.lock.json (never drops an entry)."""
-    from blog_carnival.adapter import fetch_progress, make_resolver
-    from blog_carnival.pipeline import freeze as freeze_edition
+    from blog_carnival import core
+    from blog_carnival.errors import CarnivalError
+    from blog_carnival.progress import fetch_progress
     from blog_carnival.report import render_report
 
     carnival_settings = _carnival_settings(settings)
-    carnivals = _load_carnivals(carnival_settings.path)
-    slug, _, number = edition.strip("/").partition("/")
-    carnival = next((x for x in carnivals if x.slug == slug), None)
-    target = carnival.edition(int(number)) if carnival and number.isdigit() else None
-    if target is None:
-        sys.exit(f"carnival: no edition {edition!r} (expected <carnival>/<number>)")
-    if target.external:
-        sys.exit(
-            f"carnival: {edition} is hosted elsewhere ({target.roundup_url}); nothing to freeze"
-        )
-    with fetch_progress() as advance:
-        resolver, fetcher = make_resolver(carnival_settings, progress=advance)
-        with fetcher:
-            result = freeze_edition(resolver, carnival, target)
+    carnivals = _load_carnivals(carnival_settings)
+    try:
+        carnival, target = core.find_edition(carnivals, edition)
+        with fetch_progress() as advance:
+            result = core.freeze(carnival_settings, carnival, target, advance)
+    except CarnivalError as exc:
+        print(f"carnival: {exc}", file=sys.stderr)
+        sys.exit(exc.exitcode)
     print(render_report((carnival,), {target.key: result}).text)
     print(f"carnival: wrote {target.lock_path}")
 
@@ -240,8 +237,7 @@ def sample_locks(c):
     import tempfile
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from blog_carnival.adapter import make_resolver
-    from blog_carnival.pipeline import freeze as freeze_edition
+    from blog_carnival import core
     from blog_carnival.report import render_report
     from sites_server import SitesServer, local_carnival
 
@@ -255,13 +251,11 @@ def sample_locks(c):
             offline=False,
             allowed_private_hosts=frozenset({"127.0.0.1"}),
         )
-        for carnival in _load_carnivals(folder):
+        for carnival in _load_carnivals(settings):
             for edition in carnival.editions:
                 if edition.external:
                     continue
-                resolver, fetcher = make_resolver(settings)
-                with fetcher:
-                    result = freeze_edition(resolver, carnival, edition)
+                result = core.freeze(settings, carnival, edition)
                 print(server.to_public(render_report((carnival,), {edition.key: result}).text))
                 target = base.path / carnival.slug / edition.lock_path.name
                 target.write_text(

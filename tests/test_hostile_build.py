@@ -223,7 +223,7 @@ def test_a_locked_edition_ignores_every_fault(servers, tmp_path):
         "CARNIVAL_OFFLINE": "false",
     }
     from blog_carnival.lock import write_lock
-    from blog_carnival.select import RoundupEntry
+    from blog_carnival.model import RoundupEntry
 
     entry = RoundupEntry(
         url=main.base + "/one/good.html",

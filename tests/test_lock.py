@@ -7,7 +7,7 @@ import json
 
 import pytest
 from blog_carnival.lock import LockError, merge, read_lock, write_lock
-from blog_carnival.select import RoundupEntry
+from blog_carnival.model import RoundupEntry
 
 WHEN = dt.datetime(2026, 11, 5, 8, 30, tzinfo=dt.UTC)
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from blog_carnival.model import PageInfo
-from blog_carnival.page import decode_html, parse_page
+from blog_carnival.page import parse_page
+from blog_carnival.textutil import decode_html
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

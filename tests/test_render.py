@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from blog_carnival.config import Carnival, Edition, Person
-from blog_carnival.pipeline import EditionResult
+from blog_carnival.model import Carnival, Edition, EditionResult, Person, RoundupEntry
 from blog_carnival.render import (
     carnival_view,
     edition_view,
@@ -14,7 +13,6 @@ from blog_carnival.render import (
     summary_html,
     upcoming_text,
 )
-from blog_carnival.select import RoundupEntry
 from blog_carnival.settings import DEFAULTS
 
 URLS = {

@@ -6,10 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from blog_carnival.config import Edition, Person, Submission
-from blog_carnival.model import FeedEntry, ParsedFeed
+from blog_carnival.model import Edition, FeedEntry, ParsedFeed, Person, RoundupEntry, Submission
 from blog_carnival.select import (
-    RoundupEntry,
     apply_limits,
     dedupe,
     find_in_feed,

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +22,10 @@ from pelican.log import console
 from pelican.urlwrappers import Author, Category, Tag
 from pelican.utils import order_content
 
-from .cache import HttpCache
-from .config import Carnival, load_carnivals
+from . import core
 from .errors import ConfigError, StrictModeError
-from .fetch import Fetcher, FetchSettings
-from .lock import LockError, read_lock
-from .pipeline import EditionResult, Resolver, from_lock
+from .model import Carnival, EditionResult
+from .progress import fetch_progress
 from .render import (
     carnival_view,
     edition_view,
@@ -55,85 +52,27 @@ class BuildState:
     views: dict = field(default_factory=dict)
 
 
-def fetch_settings(settings: CarnivalSettings) -> FetchSettings:
-    return FetchSettings(
-        timeout=settings.timeout,
-        deadline=settings.deadline,
-        max_bytes=settings.max_bytes,
-        concurrency=settings.concurrency,
-        per_host=settings.per_host,
-        user_agent=settings.user_agent,
-        allowed_private_hosts=settings.allowed_private_hosts,
-        offline=settings.offline,
-    )
-
-
-def make_resolver(settings: CarnivalSettings, progress=None) -> tuple[Resolver, Fetcher]:
-    cache = HttpCache(settings.cache_path / "http")
-    fetcher = Fetcher(fetch_settings(settings), cache)
-    resolver = Resolver(
-        fetcher,
-        cache=cache,
-        parse_cache=settings.cache_path / "parsed",
-        excerpt_words=settings.excerpt_words,
-        progress=progress,
-    )
-    return resolver, fetcher
-
-
 def on_initialized(pelican) -> None:
     """Read settings and carnival files once. A host's mistake stops the build with the
-    list of problems (file and field each) and exit code 1, not a traceback."""
+    list of problems (file and field each) and exit code 2, not a traceback."""
     base = Path(pelican.settings.get("PATH", ".")).resolve().parent
     try:
         settings = read_settings(pelican.settings, base)
-        carnivals = load_carnivals(settings.path)
+        carnivals = core.load(settings)
     except ConfigError as exc:
         console.print(str(exc), soft_wrap=True, markup=False, highlight=False)
         raise SystemExit(exc.exitcode) from None
     pelican.settings[STATE_KEY] = BuildState(settings=settings, carnivals=carnivals)
 
 
-def resolve_all(state: BuildState) -> None:
-    """Locked editions from their locks; the rest fetched together, with a progress bar."""
-    to_fetch = []
-    for carnival in state.carnivals:
-        for edition in carnival.editions:
-            if edition.external:
-                continue
-            try:
-                locked = read_lock(edition.lock_path)
-            except LockError as exc:
-                logger.error("carnival: %s", exc)
-                locked = None
-            if locked is not None:
-                state.results[edition.key] = from_lock(carnival, edition, locked)
-            else:
-                to_fetch.append((carnival, edition))
-    if not to_fetch:
-        return
-    with fetch_progress() as advance:
-        resolver, fetcher = make_resolver(state.settings, progress=advance)
-        with fetcher:
-            state.results.update(resolver.resolve(to_fetch))
-
-
-@contextmanager
-def fetch_progress():
-    """A transient progress bar on Pelican's console; yields the per-result callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    columns = (TextColumn("carnival: fetching"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("fetch", total=None)
-        yield lambda _result: bar.advance(task)
-
-
 def on_pretaxonomy(generator) -> None:
     state: BuildState | None = generator.settings.get(STATE_KEY)
     if state is None:
         return
-    resolve_all(state)
+    state.results, to_fetch = core.from_locks(state.carnivals)
+    if to_fetch:
+        with fetch_progress(console) as advance:
+            state.results.update(core.resolve(state.settings, to_fetch, advance))
     settings = generator.settings
     category = Category(settings.get("CARNIVAL_CATEGORY", "Carnival"), settings)
     by_key = {}

@@ -10,91 +10,14 @@ import datetime as dt
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .model import Carnival, Contributor, Edition, Person, Submission
 from .urls import canonical_url, safe_link
 
 EDITION_FILE = re.compile(r"^(\d{3,})\.toml$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    url: str | None = None
-
-
-@dataclass(frozen=True)
-class Contributor:
-    name: str
-    blog: str
-    feed: str | None = None
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One entry a blogger submitted, with what the host says about it."""
-
-    url: str
-    feed: str | None = None
-    section: str | None = None
-    note: str | None = None
-    pick: bool = False
-    title: str | None = None  # host's fallback title when the post cannot be read
-
-
-@dataclass(frozen=True)
-class Edition:
-    carnival: str
-    number: int
-    title: str
-    host: Person
-    opens: dt.date
-    deadline: dt.date
-    date: dt.date
-    intro: str
-    path: Path
-    tag: str | None = None
-    roundup_url: str | None = None
-    sections: tuple[str, ...] = ()
-    entries: tuple[Submission, ...] = ()
-    max_entries: int | None = None
-    max_per_contributor: int | None = None
-    how_to_submit: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.carnival}/{self.number}"
-
-    @property
-    def external(self) -> bool:
-        return self.roundup_url is not None
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path.with_name(f"{self.path.stem}.lock.json")
-
-
-@dataclass(frozen=True)
-class Carnival:
-    slug: str
-    title: str
-    description: str
-    organizer: Person
-    path: Path
-    rules: str | None = None
-    contributors: tuple[Contributor, ...] = ()
-    editions: tuple[Edition, ...] = ()
-    max_entries: int | None = None
-    max_per_contributor: int | None = None
-
-    def edition(self, number: int) -> Edition | None:
-        return next((e for e in self.editions if e.number == number), None)
-
-    def full_title(self, edition: Edition) -> str:
-        return f"{self.title} #{edition.number}: {edition.title}"
 
 
 CARNIVAL_KEYS = {

@@ -64,15 +64,19 @@ DECODE_CHUNK = 64 * KiB  # most bytes one inflate step may produce
 
 @dataclass(frozen=True)
 class FetchSettings:
-    timeout: float = 10.0  # connect and read timeout, seconds
-    deadline: float = 20.0  # overall wall-clock limit per URL, incl. redirects and body
-    max_bytes: int = 10 * MiB  # cap on DECOMPRESSED body, enforced while streaming
+    """How the fetcher behaves. These defaults are the plugin's defaults too: settings.py
+    reads them from here (the CARNIVAL_* setting beside each field), so there is one set."""
+
+    timeout: float = 10.0  # CARNIVAL_TIMEOUT: connect and read timeout, seconds
+    deadline: float = 30.0  # CARNIVAL_DEADLINE: wall-clock limit per URL, redirects and body
+    max_bytes: int = 10 * MiB  # CARNIVAL_MAX_BYTES: cap on the DECOMPRESSED body, streaming
     max_redirects: int = 5
-    concurrency: int = 32  # total parallel fetches
-    per_host: int = 4  # polite parallel limit per host (host:port)
-    user_agent: str = "blog-carnival/1.0"
-    allowed_private_hosts: frozenset[str] = frozenset()  # names or IP literals allowed if private
-    offline: bool = False  # never touch the network: answer from cache or "offline: not in cache"
+    concurrency: int = 100  # CARNIVAL_CONCURRENCY: total parallel fetches
+    per_host: int = 4  # CARNIVAL_PER_HOST: polite parallel limit per host (host:port)
+    user_agent: str = "blog-carnival/1.0"  # CARNIVAL_USER_AGENT
+    # CARNIVAL_ALLOWED_PRIVATE_HOSTS: names or IP literals that may be fetched though private
+    allowed_private_hosts: frozenset[str] = frozenset()
+    offline: bool = False  # CARNIVAL_OFFLINE: answer from cache only, "offline: not in cache"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed_private_hosts", frozenset(self.allowed_private_hosts))

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from .select import SOURCE_RANK, RoundupEntry
+from .model import RoundupEntry, Source
 from .textutil import write_atomic
 
 LOCK_FORMAT = 1
@@ -35,6 +35,7 @@ class LockError(ValueError):
 
 def entry_to_json(entry: RoundupEntry) -> dict:
     data = {k: v for k, v in asdict(entry).items() if k in LOCKED_FIELDS}
+    data["source"] = entry.source.value
     data["published"] = entry.published.isoformat() if entry.published else None
     return data
 
@@ -47,7 +48,7 @@ def entry_from_json(data: dict) -> RoundupEntry:
         stamp = dt.datetime.fromisoformat(fields["published"])
         fields["published"] = stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
     fields["excerpt"] = fields["excerpt"] or ""
-    fields["source"] = fields["source"] or "feed"
+    fields["source"] = Source(fields["source"] or "feed")
     return RoundupEntry(**fields)
 
 
@@ -80,7 +81,7 @@ def merge(
     merged, notices = [], []
     for entry in new:
         before = old_by_key.pop(entry.key, None)
-        if before is not None and SOURCE_RANK[entry.source] < SOURCE_RANK[before.source]:
+        if before is not None and entry.source.rank < before.source.rank:
             notices.append(
                 f"kept locked data for {entry.url}: it resolved from {before.source} before, "
                 f"only {entry.source} now"

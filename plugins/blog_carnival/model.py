@@ -1,16 +1,23 @@
 """Values that cross stage boundaries: frozen, typed, and free of third-party dicts.
 
-fetch -> FetchResult; parse -> ParsedFeed / FeedEntry / PageInfo. Per-URL faults are
-values (``error`` set), never exceptions.
+config -> Carnival / Edition / Submission / Contributor; fetch -> FetchResult;
+parse -> ParsedFeed / FeedEntry / PageInfo; select and assemble -> RoundupEntry /
+EditionResult. Per-URL faults are values (``error`` set), never exceptions.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import urlsplit
+
+from .urls import canonical_url
 
 
 def utc_datetime(text: str | None) -> datetime | None:
@@ -126,3 +133,144 @@ class PageInfo:
     published: datetime | None = None
     canonical: str | None = None
     feed_links: tuple[str, ...] = ()  # absolute http(s) URLs of rel=alternate feeds, in page order
+
+
+# -- what the host wrote (config) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Contributor:
+    name: str
+    blog: str
+    feed: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One entry a blogger submitted, with what the host says about it."""
+
+    url: str
+    feed: str | None = None
+    section: str | None = None
+    note: str | None = None
+    pick: bool = False
+    title: str | None = None  # host's fallback title when the post cannot be read
+
+
+@dataclass(frozen=True)
+class Edition:
+    carnival: str
+    number: int
+    title: str
+    host: Person
+    opens: dt.date
+    deadline: dt.date
+    date: dt.date
+    intro: str
+    path: Path
+    tag: str | None = None
+    roundup_url: str | None = None
+    sections: tuple[str, ...] = ()
+    entries: tuple[Submission, ...] = ()
+    max_entries: int | None = None
+    max_per_contributor: int | None = None
+    how_to_submit: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.carnival}/{self.number}"
+
+    @property
+    def external(self) -> bool:
+        return self.roundup_url is not None
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}.lock.json")
+
+
+@dataclass(frozen=True)
+class Carnival:
+    slug: str
+    title: str
+    description: str
+    organizer: Person
+    path: Path
+    rules: str | None = None
+    contributors: tuple[Contributor, ...] = ()
+    editions: tuple[Edition, ...] = ()
+    max_entries: int | None = None
+    max_per_contributor: int | None = None
+
+    def edition(self, number: int) -> Edition | None:
+        return next((e for e in self.editions if e.number == number), None)
+
+    def full_title(self, edition: Edition) -> str:
+        return f"{self.title} #{edition.number}: {edition.title}"
+
+
+# -- what an edition resolved to (select, assemble, lock) ----------------------------------------
+
+
+class Source(StrEnum):
+    """Where a roundup entry's title, blog and excerpt came from (stored in locks as text)."""
+
+    FEED = "feed"  # the submitted post, found in its blog's feed
+    TAG = "tag"  # a contributor's post carrying the edition's tag, found in their feed
+    PAGE = "page"  # the post's own HTML page (its feed did not carry it)
+    UNRESOLVED = "unresolved"  # nothing could be read: the host's fallback title, or the URL
+
+    @property
+    def rank(self) -> int:
+        """How good the data is: a re-freeze never trades an entry for a worse one."""
+        return {"unresolved": 0, "page": 1, "feed": 2, "tag": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class RoundupEntry:
+    """One line of a roundup: everything a reader sees, already safe to print (escaped by templates)."""
+
+    url: str
+    title: str
+    blog_name: str | None = None
+    blog_url: str | None = None
+    author: str | None = None
+    published: dt.datetime | None = None
+    excerpt: str = ""
+    source: Source = Source.UNRESOLVED
+    feed_url: str | None = None
+    section: str | None = None
+    note: str | None = None
+    pick: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", Source(self.source))
+
+    @property
+    def key(self) -> str:
+        return canonical_url(self.url)
+
+    @property
+    def contributor(self) -> str:
+        """Who wrote it, for per-contributor limits: the blog's host name."""
+        return (urlsplit(self.blog_url or self.url).hostname or "").removeprefix("www.")
+
+
+@dataclass(frozen=True)
+class EditionResult:
+    """What one edition resolved to, and everything that went wrong on the way."""
+
+    key: str
+    entries: tuple[RoundupEntry, ...]
+    failures: tuple[tuple[str, str], ...] = ()  # (url, reason)
+    notices: tuple[str, ...] = ()
+    from_lock: bool = False
+
+    def count(self, *sources: Source) -> int:
+        return sum(1 for e in self.entries if e.source in sources)

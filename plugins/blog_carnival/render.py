@@ -17,10 +17,9 @@ import markdown
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from .config import Carnival, Contributor, Edition
-from .pipeline import EditionResult
+from .model import Carnival, Contributor, Edition, EditionResult, RoundupEntry
 from .sanitize import clean_html
-from .select import RoundupEntry, order
+from .select import order
 from .textutil import fold
 
 TEMPLATES = Path(__file__).parent / "templates"

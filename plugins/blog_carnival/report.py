@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import Carnival
-from .pipeline import EditionResult
+from .model import Carnival, EditionResult, Source
 
 MAX_NOTES = 30  # per edition on the terminal; Report.notices keeps them all
 
@@ -29,9 +28,9 @@ def render_report(carnivals: tuple[Carnival, ...], results: dict[str, EditionRes
             result = results.get(edition.key)
             if result is None:
                 continue
-            resolved = result.count("feed", "tag")
-            page = result.count("page")
-            missing = result.count("unresolved")
+            resolved = result.count(Source.FEED, Source.TAG)
+            page = result.count(Source.PAGE)
+            missing = result.count(Source.UNRESOLVED)
             origin = "lock" if result.from_lock else "network"
             lines.append(
                 f"  {edition.key} ({origin}): {resolved} resolved, {page} from page fallback, "

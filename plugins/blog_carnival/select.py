@@ -7,44 +7,23 @@ No I/O here: every function takes values and returns values.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import urlsplit
 
-from .config import Contributor, Edition, Submission
-from .model import FeedEntry, PageInfo, ParsedFeed
+from .model import (
+    Contributor,
+    Edition,
+    FeedEntry,
+    PageInfo,
+    ParsedFeed,
+    RoundupEntry,
+    Source,
+    Submission,
+)
 from .sanitize import excerpt as make_excerpt
 from .sanitize import normalize_text
 from .textutil import fold
 from .urls import canonical_url, safe_link
-
-SOURCE_RANK = {"unresolved": 0, "page": 1, "feed": 2, "tag": 2}
-
-
-@dataclass(frozen=True)
-class RoundupEntry:
-    """One line of a roundup: everything a reader sees, already safe to print (escaped by templates)."""
-
-    url: str
-    title: str
-    blog_name: str | None = None
-    blog_url: str | None = None
-    author: str | None = None
-    published: dt.datetime | None = None
-    excerpt: str = ""
-    source: str = "unresolved"  # feed | tag | page | unresolved
-    feed_url: str | None = None
-    section: str | None = None
-    note: str | None = None
-    pick: bool = False
-
-    @property
-    def key(self) -> str:
-        return canonical_url(self.url)
-
-    @property
-    def contributor(self) -> str:
-        """Who wrote it, for per-contributor limits: the blog's host name."""
-        return (urlsplit(self.blog_url or self.url).hostname or "").removeprefix("www.")
 
 
 def origin(url: str) -> str | None:
@@ -69,7 +48,7 @@ def from_feed(
     feed: ParsedFeed,
     *,
     url: str | None = None,
-    source: str = "feed",
+    source: Source = Source.FEED,
     excerpt_words: int = 40,
 ) -> RoundupEntry:
     link = safe_link(url) if url else None
@@ -97,21 +76,21 @@ def from_page(page: PageInfo, url: str, excerpt_words: int = 40) -> RoundupEntry
         author=normalize_text(page.author, 120) or None,
         published=page.published,
         excerpt=make_excerpt(page.description, excerpt_words),
-        source="page",
+        source=Source.PAGE,
     )
 
 
 def unresolved(submission: Submission) -> RoundupEntry:
     link = safe_link(submission.url) or submission.url
     return RoundupEntry(
-        url=link, title=submission.title or link, blog_url=origin(link), source="unresolved"
+        url=link, title=submission.title or link, blog_url=origin(link), source=Source.UNRESOLVED
     )
 
 
 def with_submission(entry: RoundupEntry, submission: Submission) -> RoundupEntry:
     """Lay the host's words (section, note, pick, fallback title) over a resolved entry."""
     title = entry.title
-    if submission.title and (entry.source == "unresolved" or title == entry.url):
+    if submission.title and (entry.source == Source.UNRESOLVED or title == entry.url):
         title = submission.title
     return replace(
         entry, section=submission.section, note=submission.note, pick=submission.pick, title=title
@@ -154,7 +133,7 @@ def select_tagged(
         elif entry.link is None:
             notices.append(f"left out {entry.title!r}: tagged but has no usable link")
         else:
-            chosen.append(from_feed(entry, feed, source="tag", excerpt_words=excerpt_words))
+            chosen.append(from_feed(entry, feed, source=Source.TAG, excerpt_words=excerpt_words))
     return chosen, notices
 
 

@@ -8,18 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .fetch import FetchSettings
 
+_FETCH = FetchSettings()
 DEFAULTS: dict[str, object] = {
     "CARNIVAL_PATH": "carnival",
     "CARNIVAL_CACHE_PATH": ".carnival-cache",
-    "CARNIVAL_OFFLINE": False,
-    "CARNIVAL_TIMEOUT": 10.0,
-    "CARNIVAL_DEADLINE": 30.0,
-    "CARNIVAL_MAX_BYTES": 10 * 1024 * 1024,
-    "CARNIVAL_CONCURRENCY": 100,
-    "CARNIVAL_PER_HOST": 4,
-    "CARNIVAL_USER_AGENT": "blog-carnival/1.0",
-    "CARNIVAL_ALLOWED_PRIVATE_HOSTS": (),
+    "CARNIVAL_OFFLINE": _FETCH.offline,
+    "CARNIVAL_TIMEOUT": _FETCH.timeout,
+    "CARNIVAL_DEADLINE": _FETCH.deadline,
+    "CARNIVAL_MAX_BYTES": _FETCH.max_bytes,
+    "CARNIVAL_CONCURRENCY": _FETCH.concurrency,
+    "CARNIVAL_PER_HOST": _FETCH.per_host,
+    "CARNIVAL_USER_AGENT": _FETCH.user_agent,
+    "CARNIVAL_ALLOWED_PRIVATE_HOSTS": tuple(_FETCH.allowed_private_hosts),
     "CARNIVAL_STRICT": False,
     "CARNIVAL_EXCERPT_WORDS": 40,
     "CARNIVAL_URL": "carnival/{carnival}/",
@@ -58,6 +60,28 @@ class CarnivalSettings:
     strict: bool
     excerpt_words: int
     urls: Mapping[str, str]
+
+    @property
+    def fetch(self) -> FetchSettings:
+        """The fetcher's settings, from these (the one place they are translated)."""
+        return FetchSettings(
+            timeout=self.timeout,
+            deadline=self.deadline,
+            max_bytes=self.max_bytes,
+            concurrency=self.concurrency,
+            per_host=self.per_host,
+            user_agent=self.user_agent,
+            allowed_private_hosts=self.allowed_private_hosts,
+            offline=self.offline,
+        )
+
+    @property
+    def http_cache_path(self) -> Path:
+        return self.cache_path / "http"
+
+    @property
+    def parse_cache_path(self) -> Path:
+        return self.cache_path / "parsed"
 
 
 def read_settings(

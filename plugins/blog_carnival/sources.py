@@ -1,35 +1,78 @@
-"""What to fetch for an edition: submitted posts, their feeds, contributors' feeds.
+"""What to fetch for an edition, decided once: submitted posts, their feeds, contributors' feeds.
 
-Pure planning; the pipeline fetches in phases (known URLs, then feeds discovered on
-pages, then pages of posts their feed no longer carries).
+Pure planning. A submission or a contributor is read from one feed, chosen in exactly one
+place (``feed_for``): the feed the host gave, else the URL itself when it is a feed, else the
+first feed its page advertises. Collection fetches in phases (the URLs known up front, then
+feeds discovered on pages, then pages of posts their feed no longer carries).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from .config import Carnival, Contributor, Edition, Submission
+from .model import Carnival, Contributor, Edition, PageInfo, Submission
 
 
 @dataclass(frozen=True)
-class Need:
+class EditionPlan:
     """One edition's wants: per submission its feed (if known), per contributor theirs."""
 
+    carnival: Carnival
     edition: Edition
     submissions: tuple[Submission, ...]
     contributors: tuple[Contributor, ...]
 
     def first_urls(self) -> list[str]:
         """URLs known before anything is fetched: feeds given, else the pages to discover them."""
-        urls = []
-        for sub in self.submissions:
-            urls.append(sub.feed or sub.url)
-        for person in self.contributors:
-            urls.append(person.feed or person.blog)
-        return urls
+        return [s.feed or s.url for s in self.submissions] + [
+            p.feed or p.blog for p in self.contributors
+        ]
+
+    def readers(self) -> list[tuple[str, str | None]]:
+        """(page, feed given) for everything this edition reads a feed for."""
+        return [(s.url, s.feed) for s in self.submissions] + [
+            (p.blog, p.feed) for p in self.contributors
+        ]
 
 
-def plan(carnival: Carnival, edition: Edition) -> Need:
+def plan(carnival: Carnival, edition: Edition) -> EditionPlan:
     """Tag mode asks every contributor's feed; submissions always ask their own."""
     contributors = carnival.contributors if edition.tag else ()
-    return Need(edition=edition, submissions=edition.entries, contributors=contributors)
+    return EditionPlan(carnival, edition, edition.entries, contributors)
+
+
+def feed_for(
+    url: str,
+    given: str | None,
+    is_feed: Callable[[str], bool],
+    page: Callable[[str], PageInfo | None],
+) -> str | None:
+    """The feed to read for a post or blog: the one given, the URL itself if it is a feed, or
+    the first one its page advertises. The only place this is decided."""
+    if given:
+        return given
+    if is_feed(url):
+        return url
+    info = page(url)
+    return info.feed_links[0] if info and info.feed_links else None
+
+
+def parse_tags(
+    plans: Iterable[EditionPlan], feed_of: Mapping[str, str | None]
+) -> dict[str, frozenset[str] | None]:
+    """Per feed URL, the tags it is read for when it is read only for tag mode (so items that
+    cannot carry them may be skipped unparsed), or None when a submission needs it whole."""
+    tags: dict[str, set[str] | None] = {}
+    plans = list(plans)
+    for p in plans:
+        for person in p.contributors:
+            url = feed_of.get(person.blog) if not person.feed else person.feed
+            if url and tags.get(url, set()) is not None:
+                tags.setdefault(url, set()).add(p.edition.tag)
+    for p in plans:
+        for sub in p.submissions:
+            url = feed_of.get(sub.url) if not sub.feed else sub.feed
+            if url:
+                tags[url] = None
+    return {url: (frozenset(t) if t is not None else None) for url, t in tags.items()}
