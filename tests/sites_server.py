@@ -1,10 +1,11 @@
 """A loopback server for the demo contributor blogs in tests/sites/demo/.
 
-Each blog lives in a folder named for its host (coffee-and-careers.example/...). The server
-answers `/<host>/<path>` on 127.0.0.1 and rewrites every `https://<host>` in what it serves
-to its own address, so feeds, pages and carnival files keep their real-looking URLs on disk
-and still resolve over real HTTP here. It honours If-None-Match (304), can be told to fail a
-path, and records each request.
+Each blog lives in a folder named for its host (coffee-and-careers.example/...). Each host is
+served at the root of its own port on 127.0.0.1 (as a real blog is at the root of its host,
+so a page's origin is the blog), and every `https://<host>` in what is served is rewritten to
+that address, so feeds, pages and carnival files keep their real-looking URLs on disk and
+still resolve over real HTTP here. It honours If-None-Match (304), can be told to fail a
+path, and records each request as `/<host>/<path>`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,21 @@ TYPES = {
 class SitesServer:
     def __init__(self, root: Path = DEMO, host: str = "127.0.0.1"):
         self.root = root
+        self.address = host
         self.hosts = sorted(p.name for p in root.iterdir() if p.is_dir())
-        self.fail: dict[str, int] = {}  # path -> status to answer instead
-        self.requests: list[tuple[str, int]] = []  # (path, status)
+        self.fail: dict[str, int] = {}  # "/<host>/<path>" -> status to answer instead
+        self.requests: list[tuple[str, int]] = []  # ("/<host>/<path>", status)
+        self.base = f"http://{host}"  # every served URL starts with this
+        self.servers = {name: self._serve(name) for name in self.hosts}
+        self.origins = {
+            name: f"http://{host}:{httpd.server_address[1]}" for name, httpd in self.servers.items()
+        }
+        self._threads = [
+            threading.Thread(target=httpd.serve_forever, daemon=True)
+            for httpd in self.servers.values()
+        ]
+
+    def _serve(self, name: str) -> ThreadingHTTPServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,10 +51,9 @@ class SitesServer:
                 pass
 
             def do_GET(self):
-                status, body, ctype, etag = server.answer(
-                    self.path, self.headers.get("If-None-Match")
-                )
-                server.requests.append((self.path, status))
+                path = f"/{name}{self.path}"
+                status, body, ctype, etag = server.answer(path, self.headers.get("If-None-Match"))
+                server.requests.append((path, status))
                 self.send_response(status)
                 if etag:
                     self.send_header("ETag", etag)
@@ -51,26 +63,33 @@ class SitesServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://{host}:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        httpd = ThreadingHTTPServer((self.address, 0), Handler)
+        httpd.daemon_threads = True
+        return httpd
 
     def __enter__(self) -> SitesServer:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        for httpd in self.servers.values():
+            httpd.shutdown()
+            httpd.server_close()
+
+    def url(self, host: str, path: str = "/") -> str:
+        """Where ``https://<host><path>`` is served here."""
+        return self.origins[host] + path
 
     def to_local(self, text: str) -> str:
         for host in self.hosts:
-            text = text.replace(f"https://{host}", f"{self.base}/{host}")
+            text = text.replace(f"https://{host}", self.origins[host])
         return text
 
     def to_public(self, text: str) -> str:
-        return re.sub(re.escape(self.base) + r"/([a-z0-9.-]+\.example)", r"https://\1", text)
+        for host, origin in self.origins.items():
+            text = re.sub(re.escape(origin) + r"(?![0-9])", f"https://{host}", text)
+        return text
 
     def answer(self, path: str, if_none_match: str | None) -> tuple[int, bytes, str, str | None]:
         clean = path.split("?", 1)[0].split("#", 1)[0]
@@ -81,13 +100,7 @@ class SitesServer:
             file = file / "index.html"
         if not file.is_relative_to(self.root.resolve()) or not file.is_file():
             return 404, b"not found", "text/plain", None
-        text = self.to_local(file.read_text(encoding="utf-8"))
-        if (
-            file.suffix == ".html"
-        ):  # each blog lives at its host's root: keep root-relative links there
-            host = clean.lstrip("/").split("/", 1)[0]
-            text = re.sub(r'(href|src)="/(?!/)', rf'\1="/{host}/', text)
-        body = text.encode("utf-8")
+        body = self.to_local(file.read_text(encoding="utf-8")).encode("utf-8")
         etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
         if if_none_match == etag:
             return 304, b"", "", etag

@@ -104,7 +104,7 @@ def test_failing_feed_is_reported_and_the_rest_renders(server, tmp_path):
     proc = live_build(tmp_path / "out", carnival, tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout + proc.stderr
-    assert f"{server.base}/follow-up-notes.example/rss.xml: HTTP 500" in out
+    assert f"{server.url('follow-up-notes.example', '/rss.xml')}: HTTP 500" in out
     one = roundup(tmp_path / "out", 1)
     assert len(entry_links(one)) == 6  # the failed feed's entry falls back to its page
     assert "The 48-hour thank-you" in one
