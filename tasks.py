@@ -162,9 +162,9 @@ def golden(c):
 
 
 @task
-def lock(c):
+def pin(c):
     """Re-pin requirements.txt from requirements.in in a throwaway virtual environment."""
-    tmp = ROOT / ".lock-venv"
+    tmp = ROOT / ".pin-venv"
     shutil.rmtree(tmp, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
     subprocess.run(
@@ -174,7 +174,7 @@ def lock(c):
         [str(tmp / "bin/pip"), "freeze"], check=True, capture_output=True, text=True
     ).stdout
     lines = [line for line in frozen.splitlines() if not line.startswith("pip==")]
-    header = "# Pinned, complete set (pip freeze of requirements.in). Regenerate: invoke lock\n"
+    header = "# Pinned, complete set (pip freeze of requirements.in). Regenerate: invoke pin\n"
     (ROOT / "requirements.txt").write_text(header + "\n".join(lines) + "\n")
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -277,7 +277,7 @@ ns = Collection(
     publish,
     gh_pages,
     golden,
-    lock,
+    pin,
 )
 carnival_tasks = Collection("carnival")
 carnival_tasks.add_task(freeze)

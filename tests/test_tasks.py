@@ -36,7 +36,7 @@ def test_every_task_is_listed():
         "publish",
         "gh-pages",
         "golden",
-        "lock",
+        "pin",
         "carnival.freeze",
         "carnival.sample-locks",
     ):

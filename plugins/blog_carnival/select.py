@@ -11,7 +11,6 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from .model import (
-    Contributor,
     Edition,
     FeedEntry,
     PageInfo,
@@ -196,13 +195,3 @@ def apply_limits(
         per[entry.contributor] = count + 1
         kept.append(entry)
     return kept, dropped
-
-
-def contributor_for(
-    entry: RoundupEntry, contributors: tuple[Contributor, ...]
-) -> Contributor | None:
-    host = entry.contributor
-    for person in contributors:
-        if (urlsplit(person.blog).hostname or "").removeprefix("www.") == host:
-            return person
-    return None
