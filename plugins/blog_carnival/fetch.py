@@ -15,6 +15,10 @@ Policy (see DESIGN.md, "Fetch policy"):
   shared ``httpx.Client`` so connections are reused.
 
 Remote faults are values: ``fetch`` never raises for them; the reason is in ``result.error``.
+
+``post_form`` sends one form-encoded POST (a Webmention, W3C Recommendation section 3.1.3) under
+the same address policy, timeouts, deadline and body cap; it follows no redirect and never
+touches the cache.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -405,7 +409,67 @@ class Fetcher:
         pool.shutdown(wait=True)
         return {url: done[url] for url in unique}
 
+    def post_form(self, url: str, data: Mapping[str, str]) -> FetchResult:
+        """POST ``data`` as application/x-www-form-urlencoded to ``url``; faults are values.
+
+        The same policy as ``fetch`` (schemes, the address policy at connect time, timeouts,
+        the deadline, the body cap), but a redirect is not followed (the answer is the
+        result: a POST is not repeated somewhere else), nothing is cached, and an offline
+        fetcher sends nothing. ``error`` is None exactly when the answer is 2xx; the status
+        line decides, so a 2xx whose body cannot be read is still a 2xx (body ``b""``).
+        """
+        try:
+            result = self._post_form(url, data)
+        except Exception as exc:  # a bug of ours or a library's: log it loudly, carry on
+            logger.exception("carnival: unexpected error posting to %s", url)
+            result = FetchResult(url=url, error=f"unexpected error ({type(exc).__name__})")
+        if result.error:
+            logger.info("carnival: POST to %s failed: %s", url, result.error)
+        else:
+            logger.debug("carnival: POST to %s answered %s", url, result.status)
+        return result
+
     # -- internals ------------------------------------------------------------------------
+    def _post_form(self, url: str, data: Mapping[str, str]) -> FetchResult:
+        problem = _check_url(url)
+        if problem:
+            return FetchResult(url=url, error=problem)
+        if self.settings.offline:
+            return FetchResult(url=url, error="offline: nothing sent")
+        current = httpx.URL(url).copy_with(fragment=None)
+        slot = self._slot(current)
+        slot.acquire()  # queueing for a polite slot does not count against the deadline
+        deadline = time.monotonic() + self.settings.deadline
+        try:
+            self._set_deadline(deadline)
+            request = self._client.build_request(
+                "POST", current, data=dict(data), headers={"Accept": "*/*"}
+            )
+            response = self._transport.handle_request(request)
+            response.request = request
+            try:
+                status = response.status_code
+                headers = storable_headers(response.headers)
+                try:
+                    body = self._read_body(response, deadline)
+                except (NetFault, httpx.HTTPError, OSError) as exc:
+                    # The status line has already answered the question; the body is extra.
+                    logger.debug("carnival: answer from %s not read: %s", url, exc)
+                    body = b""
+            finally:
+                response.close()
+        except (NetFault, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            return self._failure(url, current, exc, deadline)
+        finally:
+            self._set_deadline(None)
+            slot.release()
+        error = None
+        if not 200 <= status < 300:
+            error = _status_reason(status, response.headers)
+            if status in REDIRECT_STATUSES:
+                error = f"HTTP {status} (a redirect; not followed for a POST)"
+        return FetchResult(url, str(current), status, headers, body=body, error=error)
+
     def _fetch(self, url: str) -> FetchResult:
         problem = _check_url(url)
         if problem:
