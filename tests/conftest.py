@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The day every build and command in the tests takes as today (subprocesses inherit it):
+# which editions are calls for submissions must not change with the calendar.
+TODAY = "2026-12-01"
+os.environ["CARNIVAL_TODAY"] = TODAY
 
 
 def build_site(

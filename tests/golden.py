@@ -17,7 +17,7 @@ EXPECTED = GOLDEN / "expected"
 ROOT = HERE.parent
 
 
-def build_golden(output: Path) -> subprocess.CompletedProcess:
+def build_golden(output: Path, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         "-m",
@@ -29,6 +29,7 @@ def build_golden(output: Path) -> subprocess.CompletedProcess:
         str(output),
         "-e",
         f'CARNIVAL_CACHE_PATH="{output.parent / "cache"}"',
+        *(f"{key}={value}" for key, value in (extra or {}).items()),
     ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
 

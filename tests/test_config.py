@@ -232,3 +232,30 @@ def test_bad_number_setting(tmp_path):
     with pytest.raises(ConfigError) as info:
         read_settings({"CARNIVAL_CONCURRENCY": 0}, tmp_path)
     assert "CARNIVAL_CONCURRENCY must be at least 1" in info.value.problems[0]
+
+
+def test_submit_email_and_time_zone_are_read_and_handed_to_editions(tmp_path):
+    root = make(
+        tmp_path,
+        {
+            "demo/carnival.toml": CARNIVAL
+            + 'submit_email = "host@host.example"\ntimezone = "Europe/Lisbon"\n',
+            "demo/001.toml": EDITION.format(number=1),
+        },
+    )
+    (carnival,) = load_carnivals(root)
+    assert carnival.submit_email == "host@host.example"
+    assert carnival.timezone == carnival.editions[0].timezone == "Europe/Lisbon"
+
+
+def test_bad_submit_email_and_unknown_time_zone_name_the_field(tmp_path):
+    root = make(
+        tmp_path,
+        {
+            "demo/carnival.toml": CARNIVAL
+            + 'submit_email = "not an address"\ntimezone = "Mars/Olympus"\n'
+        },
+    )
+    found = problems(root)
+    assert any("carnival.toml: submit_email: must be an e-mail address" in p for p in found)
+    assert any("carnival.toml: timezone: unknown time zone 'Mars/Olympus'" in p for p in found)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from .errors import ConfigError, StrictModeError
 from .model import Carnival, EditionResult
 from .progress import fetch_progress
 from .render import (
+    call_html,
+    call_summary_html,
     carnival_view,
     edition_view,
     entry_notice,
@@ -69,55 +72,92 @@ def on_pretaxonomy(generator) -> None:
     state: BuildState | None = generator.settings.get(STATE_KEY)
     if state is None:
         return
-    state.results, to_fetch = core.from_locks(state.carnivals)
+    today = state.settings.today
+    state.results, to_fetch = core.from_locks(state.carnivals, today)
     if to_fetch:
         with fetch_progress(console) as advance:
             state.results.update(core.resolve(state.settings, to_fetch, advance))
-    settings = generator.settings
-    category = Category(settings.get("CARNIVAL_CATEGORY", "Carnival"), settings)
     by_key = {}
     for carnival in state.carnivals:
-        view = carnival_view(carnival, dict(state.settings.urls))
+        view = carnival_view(carnival, state.settings.urls, today)
         state.views[carnival.slug] = view
-        roundups = []
+        articles = []
         for edition in carnival.editions:
             by_key[edition.key] = (carnival, edition)
             if edition.external:
                 continue
-            result = state.results[edition.key]
-            eview = edition_view(view, edition)
-            metadata = {
-                "title": eview.full_title,
-                "date": eview.date,
-                "slug": f"{carnival.slug}-{edition.number}",
-                "category": category,
-                "tags": [Tag(carnival.title, settings)],
-                "author": Author(edition.host.name, settings),
-                "authors": [Author(edition.host.name, settings)],
-                "summary": summary_html(carnival, edition, result),
-                "template": "roundup",
-                "url": state.settings.urls["CARNIVAL_EDITION_URL"].format(
-                    carnival=carnival.slug, number=edition.number
-                ),
-                "save_as": state.settings.urls["CARNIVAL_EDITION_SAVE_AS"].format(
-                    carnival=carnival.slug, number=edition.number
-                ),
-                "status": "published",
-            }
-            article = Article(
-                roundup_html(carnival, edition, result),
-                metadata=metadata,
-                settings=settings,
-                source_path=str(edition.path),
-                context=generator.context,
-            )
-            article.carnival = view
-            article.edition = eview
-            roundups.append(article)
-        state.articles[carnival.slug] = roundups
-        generator.articles.extend(roundups)
-    generator.articles = order_content(generator.articles, settings["ARTICLE_ORDER_BY"])
+            if edition.is_call(today):
+                articles.append(_call_article(generator, state, carnival, edition, view))
+            else:
+                articles.append(_roundup_article(generator, state, carnival, edition, view))
+        state.articles[carnival.slug] = articles
+        generator.articles.extend(articles)
+    generator.articles = order_content(generator.articles, generator.settings["ARTICLE_ORDER_BY"])
     _mark_entries(generator.articles + generator.hidden_articles, by_key, state)
+
+
+def _edition_article(generator, state, carnival, edition, view, *, content, **metadata) -> Article:
+    """An edition as a Pelican Article at its own URL: in post lists, archives and feeds."""
+    settings = generator.settings
+    urls = state.settings.urls
+    fields = {"carnival": carnival.slug, "number": edition.number}
+    article = Article(
+        content,
+        metadata={
+            "slug": f"{carnival.slug}-{edition.number}",
+            "category": Category(settings.get("CARNIVAL_CATEGORY", "Carnival"), settings),
+            "tags": [Tag(carnival.title, settings)],
+            "author": Author(edition.host.name, settings),
+            "authors": [Author(edition.host.name, settings)],
+            "url": urls["CARNIVAL_EDITION_URL"].format(**fields),
+            "save_as": urls["CARNIVAL_EDITION_SAVE_AS"].format(**fields),
+            "status": "published",
+            **metadata,
+        },
+        settings=settings,
+        source_path=str(edition.path),
+        context=generator.context,
+    )
+    article.carnival = view
+    article.edition = edition_view(view, edition)
+    return article
+
+
+def _roundup_article(generator, state, carnival, edition, view) -> Article:
+    result = state.results[edition.key]
+    eview = edition_view(view, edition)
+    return _edition_article(
+        generator,
+        state,
+        carnival,
+        edition,
+        view,
+        content=roundup_html(carnival, edition, result),
+        title=eview.full_title,
+        date=eview.date,
+        summary=summary_html(carnival, edition, result),
+        template="roundup",
+    )
+
+
+def _call_article(generator, state, carnival, edition, view) -> Article:
+    """Until its date, the edition's URL is a call for submissions. Its date is the day the
+    window opens, so its feed id differs from the roundup's that later takes the URL."""
+    call = next(c for c in view.calls if c.number == edition.number)
+    article = _edition_article(
+        generator,
+        state,
+        carnival,
+        edition,
+        view,
+        content=call_html(call),
+        title=f"Call for submissions: {call.full_title}",
+        date=dt.datetime.combine(edition.opens, dt.time(9, 0), tzinfo=dt.UTC),
+        summary=call_summary_html(call),
+        template="call",
+    )
+    article.call = call
+    return article
 
 
 def _mark_entries(articles, by_key, state: BuildState) -> None:
@@ -197,7 +237,7 @@ def on_finalized(pelican) -> None:
     state: BuildState | None = pelican.settings.get(STATE_KEY)
     if state is None or not state.carnivals:
         return
-    report = render_report(state.carnivals, state.results)
+    report = render_report(state.carnivals, state.results, state.settings.today)
     console.print(report.text, soft_wrap=True, markup=False, highlight=False)
     for line in report.failures:
         logger.warning("carnival: %s", line)

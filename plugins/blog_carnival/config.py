@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import re
 import tomllib
+import zoneinfo
 from pathlib import Path
 
 from .errors import ConfigError
@@ -18,6 +19,7 @@ from .urls import canonical_url, safe_link
 
 EDITION_FILE = re.compile(r"^(\d{3,})\.toml$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 CARNIVAL_KEYS = {
@@ -28,6 +30,8 @@ CARNIVAL_KEYS = {
     "contributors",
     "max_entries",
     "max_per_contributor",
+    "submit_email",
+    "timezone",
 }
 PERSON_KEYS = {"name", "url"}
 CONTRIBUTOR_KEYS = {"name", "blog", "feed"}
@@ -122,6 +126,27 @@ class _Reader:
         self.problem(field, f"must be a date like 2026-10-31, got {value!r}")
         return None
 
+    def email(self, table: dict, key: str, field: str) -> str | None:
+        value = self.text(table, key, field, required=False)
+        if value is None:
+            return None
+        if not EMAIL.match(value):
+            self.problem(field, f"must be an e-mail address like host@example.org, got {value!r}")
+            return None
+        return value
+
+    def timezone(self, table: dict, key: str, field: str) -> str:
+        """An IANA time zone name ("Europe/Lisbon"); deadlines end at midnight there."""
+        value = self.text(table, key, field, required=False)
+        if value is None:
+            return "UTC"
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.problem(field, f"unknown time zone {value!r} (use a name like 'Europe/Lisbon')")
+            return "UTC"
+        return value
+
     def limit(self, table: dict, key: str, field: str) -> int | None:
         value = table.get(key)
         if value is None:
@@ -200,6 +225,8 @@ def _load_carnival(folder: Path, root: Path, problems: list[str]) -> Carnival | 
     description = reader.text(data, "description", "description")
     organizer = reader.person(data, "organizer", "organizer")
     rules = reader.text(data, "rules", "rules", required=False)
+    submit_email = reader.email(data, "submit_email", "submit_email")
+    timezone = reader.timezone(data, "timezone", "timezone")
     contributors = []
     for field, item in reader.tables(data, "contributors"):
         reader.unknown_keys(item, CONTRIBUTOR_KEYS, field + ".")
@@ -218,7 +245,7 @@ def _load_carnival(folder: Path, root: Path, problems: list[str]) -> Carnival | 
         if not match:
             ereader.problem("", "edition files are named by number: 001.toml, 002.toml, ...")
             continue
-        edition = _load_edition(ereader, folder.name, int(match.group(1)))
+        edition = _load_edition(ereader, folder.name, int(match.group(1)), timezone)
         if edition is None:
             continue
         if edition.number in seen:
@@ -238,6 +265,8 @@ def _load_carnival(folder: Path, root: Path, problems: list[str]) -> Carnival | 
         organizer=organizer,
         path=path,
         rules=rules,
+        submit_email=submit_email,
+        timezone=timezone,
         contributors=tuple(contributors),
         editions=tuple(sorted(editions, key=lambda e: e.number)),
         max_entries=reader.limit(data, "max_entries", "max_entries"),
@@ -245,7 +274,9 @@ def _load_carnival(folder: Path, root: Path, problems: list[str]) -> Carnival | 
     )
 
 
-def _load_edition(reader: _Reader, carnival: str, file_number: int) -> Edition | None:
+def _load_edition(
+    reader: _Reader, carnival: str, file_number: int, timezone: str = "UTC"
+) -> Edition | None:
     data = reader.load()
     if data is None:
         return None
@@ -336,4 +367,5 @@ def _load_edition(reader: _Reader, carnival: str, file_number: int) -> Edition |
         max_entries=max_entries,
         max_per_contributor=max_per,
         how_to_submit=how_to_submit,
+        timezone=timezone,
     )

@@ -106,14 +106,15 @@ def locked_result(carnival: Carnival, edition: Edition) -> EditionResult | None:
 
 
 def from_locks(
-    carnivals: Iterable[Carnival],
+    carnivals: Iterable[Carnival], today: dt.date
 ) -> tuple[dict[str, EditionResult], list[tuple[Carnival, Edition]]]:
-    """Every edition hosted here that has a lock, resolved from it; and those still to fetch."""
+    """Every published edition hosted here that has a lock, resolved from it; and those still
+    to fetch. Calls for submissions (editions still ahead of ``today``) need neither."""
     results: dict[str, EditionResult] = {}
     to_fetch = []
     for carnival in carnivals:
         for edition in carnival.editions:
-            if edition.external:
+            if edition.external or edition.is_call(today):
                 continue
             locked = locked_result(carnival, edition)
             if locked is not None:

@@ -181,6 +181,7 @@ class Edition:
     max_entries: int | None = None
     max_per_contributor: int | None = None
     how_to_submit: str | None = None
+    timezone: str = "UTC"  # the carnival's: the window's days begin and end there
 
     @property
     def key(self) -> str:
@@ -193,6 +194,14 @@ class Edition:
     @property
     def lock_path(self) -> Path:
         return self.path.with_name(f"{self.path.stem}.lock.json")
+
+    @property
+    def announce_path(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}.announce.json")
+
+    def is_call(self, today: dt.date) -> bool:
+        """Until its publication date an edition is a call for submissions, then a roundup."""
+        return self.date > today
 
 
 @dataclass(frozen=True)
@@ -207,6 +216,8 @@ class Carnival:
     editions: tuple[Edition, ...] = ()
     max_entries: int | None = None
     max_per_contributor: int | None = None
+    submit_email: str | None = None  # the call for submissions' mailto:
+    timezone: str = "UTC"
 
     def edition(self, number: int) -> Edition | None:
         return next((e for e in self.editions if e.number == number), None)

@@ -8,10 +8,11 @@ Markdown goes through the same allow-list sanitizer as feed HTML.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import markdown
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -19,7 +20,7 @@ from markupsafe import Markup
 
 from .model import Carnival, Contributor, Edition, EditionResult, RoundupEntry
 from .sanitize import clean_html
-from .select import order
+from .select import order, window
 from .textutil import fold
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -87,6 +88,7 @@ class CarnivalView:
     opml_url: str
     editions: tuple[EditionLink, ...]
     contributors: tuple[Contributor, ...] = ()
+    calls: tuple[CallView, ...] = ()  # upcoming editions, soonest first: the index shows them first
 
     @property
     def latest(self) -> EditionLink | None:
@@ -114,10 +116,8 @@ def edition_datetime(edition: Edition) -> dt.datetime:
     return dt.datetime.combine(edition.date, dt.time(9, 0), tzinfo=dt.UTC)
 
 
-def carnival_view(
-    carnival: Carnival, urls: dict[str, str], today: dt.date | None = None
-) -> CarnivalView:
-    today = today or dt.date.today()
+def carnival_view(carnival: Carnival, urls: Mapping[str, str], today: dt.date) -> CarnivalView:
+    """Everything the carnival's index and its editions' pages show about the carnival."""
 
     def fmt(key: str, **extra) -> str:
         return urls[key].format(carnival=carnival.slug, **extra)
@@ -134,7 +134,7 @@ def carnival_view(
             date=edition_datetime(e),
             opens=e.opens,
             deadline=e.deadline,
-            upcoming=e.date > today,
+            upcoming=e.is_call(today),
         )
         for e in carnival.editions
     )
@@ -151,7 +151,112 @@ def carnival_view(
         opml_url=fmt("CARNIVAL_OPML"),
         editions=links,
         contributors=carnival.contributors,
+        calls=tuple(
+            call_view(carnival, e, urls, today) for e in carnival.editions if e.is_call(today)
+        ),
     )
+
+
+# -- the call for submissions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallView:
+    """An edition still ahead: its topic, window, and how to take part."""
+
+    number: int
+    title: str
+    full_title: str
+    url: str  # site-relative for ours, absolute when hosted elsewhere
+    external: bool
+    host_name: str
+    host_url: str | None
+    opens: dt.date
+    deadline: dt.date
+    date: dt.date
+    timezone: str
+    state: str  # "announced" (opens later), "open", or "closed" (roundup on its way)
+    deadline_at: dt.datetime  # the last second of the deadline day, in the carnival's zone
+    tag: str | None
+    submit_email: str | None
+    mailto: str | None
+    intro_html: Markup
+    how_to_submit_html: Markup
+    rules_html: Markup
+
+    @property
+    def deadline_text(self) -> str:
+        zone = "UTC" if self.timezone == "UTC" else f"{self.timezone} time"
+        return f"{long_date(self.deadline)}, 23:59 {zone}"
+
+
+def mailto_link(address: str, subject: str, body: str) -> str:
+    """A mailto: URL with subject and body prefilled (RFC 6068: percent-encoded, CRLF lines)."""
+    fields = urlencode(
+        {"subject": subject, "body": body.replace("\r\n", "\n").replace("\n", "\r\n")},
+        quote_via=quote,
+    )
+    return f"mailto:{quote(address, safe='@')}?{fields}"
+
+
+def call_view(
+    carnival: Carnival, edition: Edition, urls: Mapping[str, str], today: dt.date
+) -> CallView:
+    if today < edition.opens:
+        state = "announced"
+    elif today <= edition.deadline:
+        state = "open"
+    else:
+        state = "closed"
+    full_title = carnival.full_title(edition)
+    mailto = None
+    if carnival.submit_email and not edition.external:
+        body = (
+            f"My entry for {full_title}\n\n"
+            "Post URL: \n"
+            "Post title: \n"
+            "Blog name: \n"
+            "Your name: \n"
+            "One sentence on what the post is about: \n"
+        )
+        mailto = mailto_link(carnival.submit_email, f"Entry for {full_title}", body)
+    return CallView(
+        number=edition.number,
+        title=edition.title,
+        full_title=full_title,
+        url=edition.roundup_url
+        or urls["CARNIVAL_EDITION_URL"].format(carnival=carnival.slug, number=edition.number),
+        external=edition.external,
+        host_name=edition.host.name,
+        host_url=edition.host.url,
+        opens=edition.opens,
+        deadline=edition.deadline,
+        date=edition.date,
+        timezone=edition.timezone,
+        state=state,
+        deadline_at=window(edition)[1].replace(microsecond=0),
+        tag=edition.tag,
+        submit_email=None if edition.external else carnival.submit_email,
+        mailto=mailto,
+        intro_html=markdown_html(edition.intro),
+        how_to_submit_html=markdown_html(edition.how_to_submit),
+        rules_html=markdown_html(carnival.rules),
+    )
+
+
+def call_html(call: CallView) -> str:
+    """The call's body, shared by its page and every feed that carries it."""
+    return _env().get_template("call_body.html").render(call=call, long_date=long_date)
+
+
+def call_summary_html(call: CallView) -> str:
+    """What a call shows in the site's post lists."""
+    text = (
+        f"{call.host_name} hosts edition {call.number}, on {call.title}. "
+        f"Submissions are open from {long_date(call.opens)} to {call.deadline_text}; "
+        f"the roundup comes out on {long_date(call.date)}."
+    )
+    return str(Markup('<p class="call-summary">{}</p>').format(text))
 
 
 def edition_view(view: CarnivalView, edition: Edition) -> EditionView:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from .model import Carnival, EditionResult, Source
@@ -16,7 +17,11 @@ class Report:
     notices: tuple[str, ...]
 
 
-def render_report(carnivals: tuple[Carnival, ...], results: dict[str, EditionResult]) -> Report:
+def render_report(
+    carnivals: tuple[Carnival, ...],
+    results: dict[str, EditionResult],
+    today: dt.date | None = None,
+) -> Report:
     lines = ["carnival report:"]
     failures: list[str] = []
     notices: list[str] = []
@@ -24,6 +29,12 @@ def render_report(carnivals: tuple[Carnival, ...], results: dict[str, EditionRes
         for edition in carnival.editions:
             if edition.external:
                 lines.append(f"  {edition.key}: hosted elsewhere ({edition.roundup_url})")
+                continue
+            if today is not None and edition.is_call(today):
+                lines.append(
+                    f"  {edition.key}: call for submissions until {edition.deadline}, "
+                    f"roundup on {edition.date}"
+                )
                 continue
             result = results.get(edition.key)
             if result is None:

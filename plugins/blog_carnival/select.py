@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from .model import (
     Edition,
@@ -97,9 +98,11 @@ def with_submission(entry: RoundupEntry, submission: Submission) -> RoundupEntry
 
 
 def window(edition: Edition) -> tuple[dt.datetime, dt.datetime]:
-    """The submission window in UTC, both ends inclusive (the deadline day counts)."""
-    start = dt.datetime.combine(edition.opens, dt.time.min, tzinfo=dt.UTC)
-    end = dt.datetime.combine(edition.deadline, dt.time.max, tzinfo=dt.UTC)
+    """The submission window, both ends inclusive (the deadline day counts to its last
+    second), in the carnival's time zone, as aware datetimes."""
+    zone = ZoneInfo(edition.timezone)
+    start = dt.datetime.combine(edition.opens, dt.time.min, tzinfo=zone)
+    end = dt.datetime.combine(edition.deadline, dt.time.max, tzinfo=zone)
     return start, end
 
 

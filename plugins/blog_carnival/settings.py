@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,10 @@ DEFAULTS: dict[str, object] = {
     "CARNIVALS_URL": "carnival/",
     "CARNIVALS_SAVE_AS": "carnival/index.html",
     "CARNIVAL_CATEGORY": "Carnival",
+    # "Today" for deciding which editions are still calls for submissions: a date (or
+    # "2026-12-01"); None means the clock. The CARNIVAL_TODAY environment variable is read
+    # when the setting is None, so a build or a test can pin the day without editing files.
+    "CARNIVAL_TODAY": None,
 }
 
 
@@ -60,6 +66,7 @@ class CarnivalSettings:
     strict: bool
     excerpt_words: int
     urls: Mapping[str, str]
+    today: dt.date
 
     @property
     def fetch(self) -> FetchSettings:
@@ -85,11 +92,16 @@ class CarnivalSettings:
 
 
 def read_settings(
-    pelican_settings: Mapping[str, object], base: Path | None = None
+    pelican_settings: Mapping[str, object],
+    base: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> CarnivalSettings:
     """Lay user settings over DEFAULTS; environment-style strings are accepted for flags.
 
-    A misspelt CARNIVAL_* key is an error naming the nearest valid key.
+    A misspelt CARNIVAL_* key is an error naming the nearest valid key. ``environ`` and
+    ``clock`` are injected for tests (default: os.environ and the UTC wall clock).
     """
     problems = []
     for key in pelican_settings:
@@ -110,6 +122,22 @@ def read_settings(
             problems.append(f"setting {key} must be at least {minimum}, got {value!r}")
             return kind(DEFAULTS[key])
         return value
+
+    def today() -> dt.date:
+        value = merged["CARNIVAL_TODAY"]
+        if value in (None, ""):
+            value = (os.environ if environ is None else environ).get("CARNIVAL_TODAY") or None
+        if value is None:
+            return (clock or (lambda: dt.datetime.now(dt.UTC)))().date()
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            problems.append(f"setting CARNIVAL_TODAY must be a date like 2026-12-01, got {value!r}")
+            return (clock or (lambda: dt.datetime.now(dt.UTC)))().date()
 
     hosts = merged["CARNIVAL_ALLOWED_PRIVATE_HOSTS"]
     if isinstance(hosts, str):
@@ -132,6 +160,7 @@ def read_settings(
             for k, v in merged.items()
             if k.endswith(("_URL", "_SAVE_AS", "_ATOM", "_RSS", "_OPML"))
         },
+        today=today(),
     )
     if problems:
         raise ConfigError(problems)

@@ -15,3 +15,5 @@ CARNIVAL_PATH = os.path.join(HERE, "carnival")
 CARNIVAL_OFFLINE = True
 STATIC_PATHS = []
 EXTRA_PATH_METADATA = {}
+# A fixed "today": edition 3 stays a call for submissions in this sample on any day.
+CARNIVAL_TODAY = "2026-03-01"
