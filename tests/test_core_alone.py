@@ -25,6 +25,8 @@ CORE = [
     "urls",
     "model",
     "settings",
+    "comments",
+    "spam",
 ]
 
 
