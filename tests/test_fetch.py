@@ -465,17 +465,84 @@ def test_a_failed_fetch_leaves_the_cache_untouched(make_fetcher: Make, server, t
     assert cache.get(url).body == b"good"
 
 
-def test_a_damaged_cache_file_is_a_miss(make_fetcher: Make, server, tmp_path) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte"])
+def test_a_damaged_cache_file_is_discarded_and_fetched_again(
+    make_fetcher: Make, server, tmp_path, caplog, damage: str
+) -> None:
     cache = HttpCache(tmp_path)
     url = server.route("/feed.xml", body=b"<rss>" + b"x" * 1000 + b"</rss>", etag='"t"')
     fetcher = make_fetcher(cache)
     fetcher.fetch(url)
     file = cache.file_for(url)
-    file.write_bytes(file.read_bytes()[:-300])  # a partial write
+    data = file.read_bytes()
+    if damage == "truncated":
+        file.write_bytes(data[:-300])  # a partial write
+    else:
+        file.write_bytes(data[:-10] + bytes([data[-10] ^ 0x20]) + data[-9:])  # bit rot
     result = fetcher.fetch(url)
     assert result.ok and result.status == 200 and not result.from_cache
-    assert "if-none-match" not in server.requests_to("/feed.xml")[-1].headers
-    assert cache.get(url) is not None  # repaired by the fresh answer
+    assert "if-none-match" not in server.requests_to("/feed.xml")[-1].headers  # unconditional
+    notices = [r for r in caplog.records if "discarded damaged cache file" in r.getMessage()]
+    assert len(notices) == 1 and str(file) in notices[0].getMessage()
+    assert notices[0].levelname == "WARNING"
+    assert cache.get(url).body == result.body  # repaired by the fresh answer
+
+
+def _answer_304(headers: dict[str, str]):  # noqa: ANN202
+    def answer(h) -> None:  # noqa: ANN001
+        h.send_response(304)
+        for name, value in headers.items():
+            h.send_header(name, value)
+        h.end_headers()
+
+    return answer
+
+
+def test_a_304_refreshes_the_stored_validators_and_lifetime(
+    make_fetcher: Make, server, tmp_path
+) -> None:
+    cache = HttpCache(tmp_path)
+    url = server.route(
+        "/feed.xml",
+        body=b"<rss>v1</rss>",
+        etag='"v1"',
+        headers={"Content-Type": "application/rss+xml", "Cache-Control": "max-age=60"},
+    )
+    fetcher = make_fetcher(cache)
+    fetcher.fetch(url)
+    fresh = {
+        "ETag": '"v2"',
+        "Last-Modified": LAST_MODIFIED,
+        "Cache-Control": "max-age=600",
+        "Expires": "Tue, 03 Nov 2026 11:00:00 GMT",
+        "Content-Type": "text/plain",  # describes no body here: not taken over (RFC 9111 3.2)
+    }
+    server.handler("/feed.xml", _answer_304(fresh))
+    second = fetcher.fetch(url)
+    assert second.not_modified and second.body == b"<rss>v1</rss>"
+    stored = cache.get(url)
+    for result in (second, stored):
+        assert result.headers["etag"] == '"v2"'
+        assert result.headers["last-modified"] == LAST_MODIFIED
+        assert result.headers["cache-control"] == "max-age=600"
+        assert result.headers["expires"] == "Tue, 03 Nov 2026 11:00:00 GMT"
+        assert result.headers["content-type"] == "application/rss+xml"
+    fetcher.fetch(url)
+    sent = server.requests_to("/feed.xml")[-1].headers
+    assert sent["if-none-match"] == '"v2"' and sent["if-modified-since"] == LAST_MODIFIED
+
+
+def test_a_304_that_says_nothing_new_does_not_rewrite_the_entry(
+    make_fetcher: Make, server, tmp_path
+) -> None:
+    cache = HttpCache(tmp_path)
+    url = server.route("/feed.xml", body=b"<rss/>", etag='"same"')
+    fetcher = make_fetcher(cache)
+    fetcher.fetch(url)
+    before = cache.file_for(url).read_bytes()
+    server.handler("/feed.xml", _answer_304({"ETag": '"same"', "Date": "Tue, 03 Nov 2026"}))
+    assert fetcher.fetch(url).not_modified
+    assert cache.file_for(url).read_bytes() == before  # same bytes, same stored_at
 
 
 def test_offline_answers_from_the_cache_only(make_fetcher: Make, server, tmp_path) -> None:
