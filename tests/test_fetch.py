@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import socket
-import time
+import threading
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -243,39 +243,43 @@ def test_relative_redirects_and_every_status(make_fetcher: Make, server) -> None
 
 
 # -- 4. timeouts and the deadline ----------------------------------------------------------------
+# No test here measures seconds: each asserts the reason given, and what the server saw (the
+# request, how many bytes it got out before the client hung up, which hops were asked for).
+# pytest-timeout is the hang guard; bench/hostile_bench.py measures how long these cases take.
+
+HANG_GUARD = pytest.mark.timeout(60)
 
 
+@HANG_GUARD
 def test_a_server_that_never_answers_times_out(make_fetcher: Make, server) -> None:
-    started = time.monotonic()
-    result = make_fetcher(timeout=0.5).fetch(server.hang("/hang"))
-    assert result.error == "timed out after 0.5 s"
-    assert time.monotonic() - started < 0.5 + 1.5
+    result = make_fetcher(timeout=0.5, deadline=30).fetch(server.hang("/hang"))
+    assert result.error == "timed out after 0.5 s"  # the read timeout, not the deadline
+    assert len(server.requests_to("/hang")) == 1
 
 
+@HANG_GUARD
 @pytest.mark.parametrize("kind", ["body", "headers"])
 def test_a_trickling_server_is_cut_at_the_deadline(make_fetcher: Make, server, kind: str) -> None:
-    # Each byte comes well within the read timeout, so only the deadline can stop it.
-    url = (
-        server.trickle("/t", size=1000, rate=8)
-        if kind == "body"
-        else server.trickle_headers("/t", 8)
-    )
-    started = time.monotonic()
-    result = make_fetcher(timeout=1.0, deadline=2.0).fetch(url)
-    elapsed = time.monotonic() - started
+    # A byte every 50 ms, far inside the 5 s read timeout, so only the deadline can stop it;
+    # the whole answer would take minutes.
+    if kind == "body":
+        url, total = server.trickle("/t", size=10_000, rate=20), 10_000
+    else:
+        url, total = server.trickle_headers("/t", 20), 281  # its whole answer
+    result = make_fetcher(timeout=5.0, deadline=2.0).fetch(url)
     assert result.error == "timed out after 2 s"
-    assert 1.9 < elapsed < 2.0 + 1.5
-    assert 5 < server.bytes_sent["/t"] < 40
+    assert 1 < server.bytes_sent["/t"] < total  # it was read for a while, then cut off
 
 
+@HANG_GUARD
 def test_the_deadline_covers_all_redirect_hops(make_fetcher: Make, server) -> None:
+    # Each hop answers well inside the 5 s read timeout; together they pass the 2 s deadline.
     for i in range(4):
         server.route(f"/slow/{i}", status=302, headers={"Location": f"/slow/{i + 1}"}, delay=0.6)
     server.route("/slow/4", body=b"late")
-    started = time.monotonic()
-    result = make_fetcher(timeout=1.0, deadline=2.0).fetch(server.url("/slow/0"))
+    result = make_fetcher(timeout=5.0, deadline=2.0).fetch(server.url("/slow/0"))
     assert result.error == "timed out after 2 s"
-    assert time.monotonic() - started < 2.0 + 1.5
+    assert server.requests_to("/slow/0") and not server.requests_to("/slow/4")
 
 
 # -- 5. the size cap on the decoded body ----------------------------------------------------------
@@ -362,13 +366,13 @@ def test_unsupported_or_broken_encodings_are_errors(make_fetcher: Make, server) 
         (403, {}, "HTTP 403"),
     ],
 )
+@pytest.mark.timeout(60)  # Retry-After is reported, never slept on (a sleep would hang here)
 def test_http_error_statuses(
     make_fetcher: Make, server, status: int, headers: dict, error: str
 ) -> None:
-    started = time.monotonic()
     result = make_fetcher().fetch(server.route("/s", body=b"oops", status=status, headers=headers))
     assert (result.error, result.status, result.body) == (error, status, None)
-    assert time.monotonic() - started < 1.0  # Retry-After is reported, never slept on
+    assert len(server.requests_to("/s")) == 1
 
 
 def test_connection_refused(make_fetcher: Make) -> None:
@@ -578,25 +582,47 @@ def test_user_agent_and_accept_are_sent_on_every_hop(make_fetcher: Make, server)
 # -- 9. concurrency --------------------------------------------------------------------------------
 
 
+def gathering(barrier: threading.Barrier, body: bytes = b"x"):  # noqa: ANN201
+    """A handler that answers only once ``barrier.parties`` requests are waiting together:
+    a client that does not run them in parallel gets HTTP 500 (after the barrier times out)."""
+
+    def answer(h) -> None:  # noqa: ANN001
+        try:
+            barrier.wait(timeout=30)
+            status = 200
+        except threading.BrokenBarrierError:
+            status = 500
+        h.send_response(status)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return answer
+
+
+@pytest.mark.timeout(120)
 def test_fetch_all_runs_in_parallel(make_fetcher: Make, hostile_server) -> None:
+    # 4 hosts x 4 connections each: every request waits until 16 are in flight at once.
     servers = [hostile_server("127.0.0.1") for _ in range(4)]
+    together = threading.Barrier(16)
     urls = [
-        srv.route(f"/feed/{i}", body=b"%d" % i, delay=0.3) for i in range(10) for srv in servers
+        srv.handler(f"/feed/{i}", gathering(together, b"%d" % i))
+        for i in range(8)
+        for srv in servers
     ]
     seen: list[str] = []
-    started = time.monotonic()
     results = make_fetcher(concurrency=32, per_host=4).fetch_all(
         urls, progress=lambda r: seen.append(r.url)
     )
-    elapsed = time.monotonic() - started
-    assert list(results) == urls and all(r.ok for r in results.values())
+    assert list(results) == urls and all(r.ok for r in results.values()), results
     assert sorted(seen) == sorted(urls)
-    assert elapsed < 0.4 * 0.3 * len(urls)
-    assert all(srv.max_in_flight <= 4 for srv in servers)
+    assert all(srv.max_in_flight == 4 for srv in servers)
 
 
+@pytest.mark.timeout(120)
 def test_the_per_host_limit_holds(make_fetcher: Make, server) -> None:
-    urls = [server.route(f"/p/{i}", body=b"x", delay=0.15) for i in range(12)]
+    together = threading.Barrier(3)  # three at a time reach the server, never more
+    urls = [server.handler(f"/p/{i}", gathering(together)) for i in range(12)]
     results = make_fetcher(concurrency=32, per_host=3).fetch_all(urls)
     assert all(r.ok for r in results.values())
     assert server.max_in_flight == 3
