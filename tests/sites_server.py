@@ -4,7 +4,9 @@ Each blog lives in a folder named for its host (coffee-and-careers.example/...).
 answers `/<host>/<path>` on 127.0.0.1 and rewrites every `https://<host>` in what it serves
 to its own address, so feeds, pages and carnival files keep their real-looking URLs on disk
 and still resolve over real HTTP here. It honours If-None-Match (304), can be told to fail a
-path, and records each request.
+path, to answer slowly (``delay``) or to change every ETag (``salt``), and records each
+request with the If-None-Match it carried; ``wait_answered`` blocks until it has answered
+so many requests (for tests that act in the middle of a build).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import re
 import shutil
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,6 +34,11 @@ class SitesServer:
         self.hosts = sorted(p.name for p in root.iterdir() if p.is_dir())
         self.fail: dict[str, int] = {}  # path -> status to answer instead
         self.requests: list[tuple[str, int]] = []  # (path, status)
+        self.validators: list[tuple[str, str | None]] = []  # (path, If-None-Match sent)
+        self.delay = 0.0  # seconds to wait before each answer
+        self.salt = ""  # mixed into every ETag: a new salt makes every cached copy stale
+        self.answered = 0  # answers written out in full
+        self._answered = threading.Condition()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,10 +46,12 @@ class SitesServer:
                 pass
 
             def do_GET(self):
-                status, body, ctype, etag = server.answer(
-                    self.path, self.headers.get("If-None-Match")
-                )
+                if server.delay:
+                    time.sleep(server.delay)
+                sent = self.headers.get("If-None-Match")
+                status, body, ctype, etag = server.answer(self.path, sent)
                 server.requests.append((self.path, status))
+                server.validators.append((self.path, sent))
                 self.send_response(status)
                 if etag:
                     self.send_header("ETag", etag)
@@ -50,6 +60,10 @@ class SitesServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                self.wfile.flush()
+                with server._answered:
+                    server.answered += 1
+                    server._answered.notify_all()
 
         self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
@@ -63,6 +77,16 @@ class SitesServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def wait_answered(self, count: int, still_waiting=lambda: True) -> bool:  # noqa: ANN001
+        """Block until ``count`` answers have gone out, or ``still_waiting()`` turns false;
+        True when the count was reached."""
+        with self._answered:
+            while self.answered < count:
+                if not still_waiting():
+                    return False
+                self._answered.wait(0.05)
+            return True
 
     def to_local(self, text: str) -> str:
         for host in self.hosts:
@@ -88,7 +112,7 @@ class SitesServer:
             host = clean.lstrip("/").split("/", 1)[0]
             text = re.sub(r'(href|src)="/(?!/)', rf'\1="/{host}/', text)
         body = text.encode("utf-8")
-        etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
+        etag = f'"{hashlib.sha256(body + self.salt.encode()).hexdigest()[:20]}"'
         if if_none_match == etag:
             return 304, b"", "", etag
         return 200, body, TYPES.get(file.suffix, "application/octet-stream"), etag
