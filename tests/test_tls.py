@@ -90,7 +90,7 @@ def test_a_certificate_for_another_name_is_refused(fetcher: Fetcher, tls_server)
     result = fetcher.fetch(f"https://{HOST}:{server.port}/feed.xml")
     assert result.error == (
         "TLS certificate verification failed "
-        f"(Hostname mismatch, certificate is not valid for '{HOST}'.)"
+        f"(Hostname mismatch, certificate is not valid for '{HOST}')"
     )
     assert server.request_count == 0
 
@@ -101,7 +101,7 @@ def test_a_certificate_without_the_address_is_refused(fetcher: Fetcher, tls_serv
     result = fetcher.fetch(f"https://127.0.0.1:{server.port}/feed.xml")
     assert result.error == (
         "TLS certificate verification failed "
-        "(IP address mismatch, certificate is not valid for '127.0.0.1'.)"
+        "(IP address mismatch, certificate is not valid for '127.0.0.1')"
     )
     assert server.request_count == 0
 

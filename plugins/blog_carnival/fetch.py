@@ -51,7 +51,7 @@ from .netpolicy import (
 )
 
 logger = logging.getLogger(__name__)
-E = TypeVar("E", bound=BaseException)
+_Exc = TypeVar("_Exc", bound=BaseException)
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -571,12 +571,12 @@ class Fetcher:
             return f"timed out after {format_seconds(s.timeout)} s"
         if isinstance(exc, NetFault):
             return str(exc)
-        if _caused_by(exc, ConnectionRefusedError):
+        if _cause(exc, ConnectionRefusedError) is not None:
             return "connection refused"
         bad_cert = _cause(exc, ssl.SSLCertVerificationError)
         if bad_cert is not None:
-            why = bad_cert.verify_message or bad_cert.reason or "unknown reason"
-            return f"TLS certificate verification failed ({_printable(str(why), 160)})"
+            why = str(bad_cert.verify_message or bad_cert.reason or "no reason given")
+            return f"TLS certificate verification failed ({_printable(why.rstrip('.'), 160)})"
         if isinstance(exc, httpx.ConnectError):
             return _describe("connection failed", exc)
         if isinstance(exc, httpx.ProtocolError):
@@ -629,7 +629,7 @@ def _redirect_target(url: str, current: httpx.URL, location: str) -> httpx.URL:
         # promises that what we read was protected in transit (RFC 9110 section 4.2.2); after
         # a downgrade anyone on the path could rewrite the feed we republish, and the links we
         # record would silently become http. Browsers refuse such downgrades for subresources
-        # (mixed content) and HSTS (RFC 6797) forbids them per host: we refuse, and say so.
+        # (mixed content) and HSTS (RFC 6797) exists to prevent them: we refuse, and say so.
         raise _Stop(FetchResult(url, str(current), error="refused redirect from https to http"))
     if not target.host:
         raise _Stop(FetchResult(url, str(current), error="bad redirect location (no host)"))
@@ -687,7 +687,7 @@ def _from_cache(
     )
 
 
-def _cause(exc: BaseException, kind: type[E]) -> E | None:
+def _cause(exc: BaseException, kind: type[_Exc]) -> _Exc | None:
     """The first exception of type ``kind`` in ``exc``'s chain of causes, or None."""
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -697,10 +697,6 @@ def _cause(exc: BaseException, kind: type[E]) -> E | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    return _cause(exc, kind) is not None
 
 
 def _describe(kind: str, exc: BaseException) -> str:
