@@ -23,6 +23,10 @@ line and headers at N bytes/s), ``huge`` (a body of any size generated on the fl
 
 Every request is recorded (method, path, lower-cased headers) and the server counts its open
 connections and in-flight requests, keeping the maxima.
+
+``HostileServer(host, tls=context)`` serves HTTPS instead (a server-side ``ssl.SSLContext``, e.g.
+from a ``trustme`` test CA); the handshake runs in the connection's own thread, and handshakes
+the client gave up on are counted in ``tls_failures``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import contextlib
 import functools
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
@@ -99,6 +104,15 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         pass  # clients hanging up mid-answer are the point of this server
 
 
+class _TLSServer(_Server):
+    tls: ssl.SSLContext
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        sock, address = self.socket.accept()
+        # No handshake here: a client that refuses our certificate must not stall accept().
+        return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 15  # an idle keep-alive connection is dropped after this
@@ -107,6 +121,12 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server.owner._opened(self.connection)
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()
+            except (OSError, ValueError):
+                self.server.owner._tls_failed(self.connection)
+                raise
 
     def finish(self) -> None:
         try:
@@ -128,11 +148,18 @@ class _Handler(BaseHTTPRequestHandler):
 class HostileServer:
     """A threaded HTTP/1.1 server on ``host`` (a 127.x address) and an ephemeral port."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None
+    ) -> None:
         if not host.startswith("127."):
             raise ValueError("HostileServer binds to loopback addresses only")
-        self._server = _Server((host, port), _Handler, bind_and_activate=True)
+        if tls is None:
+            self._server = _Server((host, port), _Handler, bind_and_activate=True)
+        else:
+            self._server = _TLSServer((host, port), _Handler, bind_and_activate=True)
+            self._server.tls = tls
         self._server.owner = self
+        self.scheme = "https" if tls is not None else "http"
         self.host, self.port = self._server.server_address[:2]
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()
@@ -145,6 +172,7 @@ class HostileServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.bytes_sent: dict[str, int] = {}
+        self.tls_failures = 0  # TLS handshakes that did not complete
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> HostileServer:
@@ -179,7 +207,7 @@ class HostileServer:
     # -- scripting --------------------------------------------------------------------------
     @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -247,6 +275,13 @@ class HostileServer:
     def _closed(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.discard(sock)
+
+    def _tls_failed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+            self.tls_failures += 1
+        with contextlib.suppress(OSError):
+            sock.close()
 
     def _dispatch(self, h: _Handler) -> None:
         record = RecordedRequest(
@@ -383,8 +418,10 @@ def hostile_server_fixture() -> Iterator[Callable[..., HostileServer]]:
     """Factory: ``hostile_server("127.0.0.2")`` starts a server there; all stop at teardown."""
     servers: list[HostileServer] = []
 
-    def start(host: str = "127.0.0.1", port: int = 0) -> HostileServer:
-        server = HostileServer(host, port).start()
+    def start(
+        host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None
+    ) -> HostileServer:
+        server = HostileServer(host, port, tls=tls).start()
         servers.append(server)
         return server
 

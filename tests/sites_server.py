@@ -5,7 +5,9 @@ served at the root of its own port on 127.0.0.1 (as a real blog is at the root o
 so a page's origin is the blog), and every `https://<host>` in what is served is rewritten to
 that address, so feeds, pages and carnival files keep their real-looking URLs on disk and
 still resolve over real HTTP here. It honours If-None-Match (304), can be told to fail a
-path, and records each request as `/<host>/<path>`.
+path, to answer slowly (``delay``) or to change every ETag (``salt``), and records each
+request as `/<host>/<path>` with the If-None-Match it carried; ``wait_answered`` blocks
+until it has answered so many requests (for tests that act in the middle of a build).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import re
 import shutil
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -33,6 +36,11 @@ class SitesServer:
         self.hosts = sorted(p.name for p in root.iterdir() if p.is_dir())
         self.fail: dict[str, int] = {}  # "/<host>/<path>" -> status to answer instead
         self.requests: list[tuple[str, int]] = []  # ("/<host>/<path>", status)
+        self.validators: list[tuple[str, str | None]] = []  # (path, If-None-Match sent)
+        self.delay = 0.0  # seconds to wait before each answer
+        self.salt = ""  # mixed into every ETag: a new salt makes every cached copy stale
+        self.answered = 0  # answers written out in full
+        self._answered = threading.Condition()
         self.base = f"http://{host}"  # every served URL starts with this
         self.servers = {name: self._serve(name) for name in self.hosts}
         self.origins = {
@@ -51,9 +59,13 @@ class SitesServer:
                 pass
 
             def do_GET(self):
+                if server.delay:
+                    time.sleep(server.delay)
                 path = f"/{name}{self.path}"
-                status, body, ctype, etag = server.answer(path, self.headers.get("If-None-Match"))
+                sent = self.headers.get("If-None-Match")
+                status, body, ctype, etag = server.answer(path, sent)
                 server.requests.append((path, status))
+                server.validators.append((path, sent))
                 self.send_response(status)
                 if etag:
                     self.send_header("ETag", etag)
@@ -62,6 +74,10 @@ class SitesServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                self.wfile.flush()
+                with server._answered:
+                    server.answered += 1
+                    server._answered.notify_all()
 
         httpd = ThreadingHTTPServer((self.address, 0), Handler)
         httpd.daemon_threads = True
@@ -80,6 +96,21 @@ class SitesServer:
     def url(self, host: str, path: str = "/") -> str:
         """Where ``https://<host><path>`` is served here."""
         return self.origins[host] + path
+
+    def url_of(self, recorded: str) -> str:
+        """The URL a recorded request path (``/<host>/<path>``) was asked for."""
+        host, _, rest = recorded.lstrip("/").partition("/")
+        return self.url(host, "/" + rest)
+
+    def wait_answered(self, count: int, still_waiting=lambda: True) -> bool:  # noqa: ANN001
+        """Block until ``count`` answers have gone out, or ``still_waiting()`` turns false;
+        True when the count was reached."""
+        with self._answered:
+            while self.answered < count:
+                if not still_waiting():
+                    return False
+                self._answered.wait(0.05)
+            return True
 
     def to_local(self, text: str) -> str:
         for host in self.hosts:
@@ -101,7 +132,7 @@ class SitesServer:
         if not file.is_relative_to(self.root.resolve()) or not file.is_file():
             return 404, b"not found", "text/plain", None
         body = self.to_local(file.read_text(encoding="utf-8")).encode("utf-8")
-        etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
+        etag = f'"{hashlib.sha256(body + self.salt.encode()).hexdigest()[:20]}"'
         if if_none_match == etag:
             return 304, b"", "", etag
         return 200, body, TYPES.get(file.suffix, "application/octet-stream"), etag

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
 import pytest
+from blog_carnival import cache as cache_module
 from blog_carnival.cache import MAGIC, CachedResponse, HttpCache, cache_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,12 +71,43 @@ def _damage(data: bytes) -> list[bytes]:
 
 
 @pytest.mark.parametrize("case", range(10))
-def test_a_damaged_file_is_a_miss(tmp_path: Path, case: int) -> None:
+def test_a_damaged_file_is_a_miss_and_is_discarded_with_a_notice(
+    tmp_path: Path, case: int, caplog
+) -> None:
     cache = HttpCache(tmp_path)
     cache.put(URL, URL, 200, HEADERS, b"<rss>" + b"x" * 100 + b"</rss>")
     file = cache.file_for(URL)
     file.write_bytes(_damage(file.read_bytes())[case])
     assert cache.get(URL) is None
+    assert not file.exists()
+    (notice,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert notice.startswith(f"carnival: discarded damaged cache file {file} (")
+    assert notice.endswith(f"; {URL} will be fetched again")
+
+
+def test_a_damaged_file_replaced_meanwhile_is_kept(tmp_path: Path) -> None:
+    """Another build may write a good entry between our read and the discard: it stays."""
+    cache = HttpCache(tmp_path)
+    file = cache.file_for(URL)
+    file.write_bytes(b"damaged")
+    with file.open("rb") as handle:
+        seen = os.fstat(handle.fileno())
+    cache.put(URL, URL, 200, {}, b"good")  # a new file (os.replace), a new inode
+    cache_module._discard(file, seen)
+    assert cache.get(URL).body == b"good"
+    cache_module._discard(file, os.stat(file))  # the very file read: removed
+    assert not file.exists()
+
+
+def test_temporary_files_are_never_read_as_entries(tmp_path: Path) -> None:
+    """What a killed writer leaves behind (a dot name ending .tmp) is not an entry."""
+    cache = HttpCache(tmp_path)
+    good = cache.put(URL, URL, 200, {}, b"<rss/>")
+    assert good is not None
+    leftover = tmp_path / f".{cache.file_for(URL).name}.abc123.tmp"
+    leftover.write_bytes(cache_module._encode(good)[:-2])
+    assert cache.get(URL) == good
+    assert leftover.exists()
 
 
 def test_a_file_stored_for_another_url_is_a_miss(tmp_path: Path) -> None:

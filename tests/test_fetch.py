@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import socket
-import time
+import threading
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -243,39 +243,43 @@ def test_relative_redirects_and_every_status(make_fetcher: Make, server) -> None
 
 
 # -- 4. timeouts and the deadline ----------------------------------------------------------------
+# No test here measures seconds: each asserts the reason given, and what the server saw (the
+# request, how many bytes it got out before the client hung up, which hops were asked for).
+# pytest-timeout is the hang guard; bench/hostile_bench.py measures how long these cases take.
+
+HANG_GUARD = pytest.mark.timeout(60)
 
 
+@HANG_GUARD
 def test_a_server_that_never_answers_times_out(make_fetcher: Make, server) -> None:
-    started = time.monotonic()
-    result = make_fetcher(timeout=0.5).fetch(server.hang("/hang"))
-    assert result.error == "timed out after 0.5 s"
-    assert time.monotonic() - started < 0.5 + 1.5
+    result = make_fetcher(timeout=0.5, deadline=30).fetch(server.hang("/hang"))
+    assert result.error == "timed out after 0.5 s"  # the read timeout, not the deadline
+    assert len(server.requests_to("/hang")) == 1
 
 
+@HANG_GUARD
 @pytest.mark.parametrize("kind", ["body", "headers"])
 def test_a_trickling_server_is_cut_at_the_deadline(make_fetcher: Make, server, kind: str) -> None:
-    # Each byte comes well within the read timeout, so only the deadline can stop it.
-    url = (
-        server.trickle("/t", size=1000, rate=8)
-        if kind == "body"
-        else server.trickle_headers("/t", 8)
-    )
-    started = time.monotonic()
-    result = make_fetcher(timeout=1.0, deadline=2.0).fetch(url)
-    elapsed = time.monotonic() - started
+    # A byte every 50 ms, far inside the 5 s read timeout, so only the deadline can stop it;
+    # the whole answer would take minutes.
+    if kind == "body":
+        url, total = server.trickle("/t", size=10_000, rate=20), 10_000
+    else:
+        url, total = server.trickle_headers("/t", 20), 281  # its whole answer
+    result = make_fetcher(timeout=5.0, deadline=2.0).fetch(url)
     assert result.error == "timed out after 2 s"
-    assert 1.9 < elapsed < 2.0 + 1.5
-    assert 5 < server.bytes_sent["/t"] < 40
+    assert 1 < server.bytes_sent["/t"] < total  # it was read for a while, then cut off
 
 
+@HANG_GUARD
 def test_the_deadline_covers_all_redirect_hops(make_fetcher: Make, server) -> None:
+    # Each hop answers well inside the 5 s read timeout; together they pass the 2 s deadline.
     for i in range(4):
         server.route(f"/slow/{i}", status=302, headers={"Location": f"/slow/{i + 1}"}, delay=0.6)
     server.route("/slow/4", body=b"late")
-    started = time.monotonic()
-    result = make_fetcher(timeout=1.0, deadline=2.0).fetch(server.url("/slow/0"))
+    result = make_fetcher(timeout=5.0, deadline=2.0).fetch(server.url("/slow/0"))
     assert result.error == "timed out after 2 s"
-    assert time.monotonic() - started < 2.0 + 1.5
+    assert server.requests_to("/slow/0") and not server.requests_to("/slow/4")
 
 
 # -- 5. the size cap on the decoded body ----------------------------------------------------------
@@ -362,13 +366,13 @@ def test_unsupported_or_broken_encodings_are_errors(make_fetcher: Make, server) 
         (403, {}, "HTTP 403"),
     ],
 )
+@pytest.mark.timeout(60)  # Retry-After is reported, never slept on (a sleep would hang here)
 def test_http_error_statuses(
     make_fetcher: Make, server, status: int, headers: dict, error: str
 ) -> None:
-    started = time.monotonic()
     result = make_fetcher().fetch(server.route("/s", body=b"oops", status=status, headers=headers))
     assert (result.error, result.status, result.body) == (error, status, None)
-    assert time.monotonic() - started < 1.0  # Retry-After is reported, never slept on
+    assert len(server.requests_to("/s")) == 1
 
 
 def test_connection_refused(make_fetcher: Make) -> None:
@@ -465,17 +469,84 @@ def test_a_failed_fetch_leaves_the_cache_untouched(make_fetcher: Make, server, t
     assert cache.get(url).body == b"good"
 
 
-def test_a_damaged_cache_file_is_a_miss(make_fetcher: Make, server, tmp_path) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte"])
+def test_a_damaged_cache_file_is_discarded_and_fetched_again(
+    make_fetcher: Make, server, tmp_path, caplog, damage: str
+) -> None:
     cache = HttpCache(tmp_path)
     url = server.route("/feed.xml", body=b"<rss>" + b"x" * 1000 + b"</rss>", etag='"t"')
     fetcher = make_fetcher(cache)
     fetcher.fetch(url)
     file = cache.file_for(url)
-    file.write_bytes(file.read_bytes()[:-300])  # a partial write
+    data = file.read_bytes()
+    if damage == "truncated":
+        file.write_bytes(data[:-300])  # a partial write
+    else:
+        file.write_bytes(data[:-10] + bytes([data[-10] ^ 0x20]) + data[-9:])  # bit rot
     result = fetcher.fetch(url)
     assert result.ok and result.status == 200 and not result.from_cache
-    assert "if-none-match" not in server.requests_to("/feed.xml")[-1].headers
-    assert cache.get(url) is not None  # repaired by the fresh answer
+    assert "if-none-match" not in server.requests_to("/feed.xml")[-1].headers  # unconditional
+    notices = [r for r in caplog.records if "discarded damaged cache file" in r.getMessage()]
+    assert len(notices) == 1 and str(file) in notices[0].getMessage()
+    assert notices[0].levelname == "WARNING"
+    assert cache.get(url).body == result.body  # repaired by the fresh answer
+
+
+def _answer_304(headers: dict[str, str]):  # noqa: ANN202
+    def answer(h) -> None:  # noqa: ANN001
+        h.send_response(304)
+        for name, value in headers.items():
+            h.send_header(name, value)
+        h.end_headers()
+
+    return answer
+
+
+def test_a_304_refreshes_the_stored_validators_and_lifetime(
+    make_fetcher: Make, server, tmp_path
+) -> None:
+    cache = HttpCache(tmp_path)
+    url = server.route(
+        "/feed.xml",
+        body=b"<rss>v1</rss>",
+        etag='"v1"',
+        headers={"Content-Type": "application/rss+xml", "Cache-Control": "max-age=60"},
+    )
+    fetcher = make_fetcher(cache)
+    fetcher.fetch(url)
+    fresh = {
+        "ETag": '"v2"',
+        "Last-Modified": LAST_MODIFIED,
+        "Cache-Control": "max-age=600",
+        "Expires": "Tue, 03 Nov 2026 11:00:00 GMT",
+        "Content-Type": "text/plain",  # describes no body here: not taken over (RFC 9111 3.2)
+    }
+    server.handler("/feed.xml", _answer_304(fresh))
+    second = fetcher.fetch(url)
+    assert second.not_modified and second.body == b"<rss>v1</rss>"
+    stored = cache.get(url)
+    for result in (second, stored):
+        assert result.headers["etag"] == '"v2"'
+        assert result.headers["last-modified"] == LAST_MODIFIED
+        assert result.headers["cache-control"] == "max-age=600"
+        assert result.headers["expires"] == "Tue, 03 Nov 2026 11:00:00 GMT"
+        assert result.headers["content-type"] == "application/rss+xml"
+    fetcher.fetch(url)
+    sent = server.requests_to("/feed.xml")[-1].headers
+    assert sent["if-none-match"] == '"v2"' and sent["if-modified-since"] == LAST_MODIFIED
+
+
+def test_a_304_that_says_nothing_new_does_not_rewrite_the_entry(
+    make_fetcher: Make, server, tmp_path
+) -> None:
+    cache = HttpCache(tmp_path)
+    url = server.route("/feed.xml", body=b"<rss/>", etag='"same"')
+    fetcher = make_fetcher(cache)
+    fetcher.fetch(url)
+    before = cache.file_for(url).read_bytes()
+    server.handler("/feed.xml", _answer_304({"ETag": '"same"', "Date": "Tue, 03 Nov 2026"}))
+    assert fetcher.fetch(url).not_modified
+    assert cache.file_for(url).read_bytes() == before  # same bytes, same stored_at
 
 
 def test_offline_answers_from_the_cache_only(make_fetcher: Make, server, tmp_path) -> None:
@@ -511,25 +582,47 @@ def test_user_agent_and_accept_are_sent_on_every_hop(make_fetcher: Make, server)
 # -- 9. concurrency --------------------------------------------------------------------------------
 
 
+def gathering(barrier: threading.Barrier, body: bytes = b"x"):  # noqa: ANN201
+    """A handler that answers only once ``barrier.parties`` requests are waiting together:
+    a client that does not run them in parallel gets HTTP 500 (after the barrier times out)."""
+
+    def answer(h) -> None:  # noqa: ANN001
+        try:
+            barrier.wait(timeout=30)
+            status = 200
+        except threading.BrokenBarrierError:
+            status = 500
+        h.send_response(status)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return answer
+
+
+@pytest.mark.timeout(120)
 def test_fetch_all_runs_in_parallel(make_fetcher: Make, hostile_server) -> None:
+    # 4 hosts x 4 connections each: every request waits until 16 are in flight at once.
     servers = [hostile_server("127.0.0.1") for _ in range(4)]
+    together = threading.Barrier(16)
     urls = [
-        srv.route(f"/feed/{i}", body=b"%d" % i, delay=0.3) for i in range(10) for srv in servers
+        srv.handler(f"/feed/{i}", gathering(together, b"%d" % i))
+        for i in range(8)
+        for srv in servers
     ]
     seen: list[str] = []
-    started = time.monotonic()
     results = make_fetcher(concurrency=32, per_host=4).fetch_all(
         urls, progress=lambda r: seen.append(r.url)
     )
-    elapsed = time.monotonic() - started
-    assert list(results) == urls and all(r.ok for r in results.values())
+    assert list(results) == urls and all(r.ok for r in results.values()), results
     assert sorted(seen) == sorted(urls)
-    assert elapsed < 0.4 * 0.3 * len(urls)
-    assert all(srv.max_in_flight <= 4 for srv in servers)
+    assert all(srv.max_in_flight == 4 for srv in servers)
 
 
+@pytest.mark.timeout(120)
 def test_the_per_host_limit_holds(make_fetcher: Make, server) -> None:
-    urls = [server.route(f"/p/{i}", body=b"x", delay=0.15) for i in range(12)]
+    together = threading.Barrier(3)  # three at a time reach the server, never more
+    urls = [server.handler(f"/p/{i}", gathering(together)) for i in range(12)]
     results = make_fetcher(concurrency=32, per_host=3).fetch_all(urls)
     assert all(r.ok for r in results.values())
     assert server.max_in_flight == 3

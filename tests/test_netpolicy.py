@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 import time
 
 import httpcore
@@ -107,8 +108,16 @@ def test_backend_refuses_before_connecting(hostile_server) -> None:
         backend.connect_tcp("127.0.0.2", two.port, timeout=1)
     with pytest.raises(AddressRefused):
         GuardedBackend(AddressPolicy(), lambda h, p: ["127.0.0.2"]).connect_tcp("x.test", two.port)
-    time.sleep(0.05)
-    assert two.connections_total == 0
+    # Ordering evidence, not a pause: the server accepts connections in turn, so once our own
+    # request has been answered, any earlier connection would have been counted before it.
+    allowed = GuardedBackend(AddressPolicy({"127.0.0.2"}))
+    stream = allowed.connect_tcp("127.0.0.2", two.port, timeout=5)
+    try:
+        stream.write(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+        assert stream.read(100, timeout=5).startswith(b"HTTP/1.1 404")
+    finally:
+        stream.close()
+    assert two.connections_total == 1 and [r.path for r in two.requests] == ["/after"]
 
 
 def test_backend_connects_to_the_checked_address(hostile_server) -> None:
@@ -140,19 +149,26 @@ def test_backend_faults() -> None:
         GuardedBackend(local).connect_unix_socket("/run/docker.sock")
 
 
+@pytest.mark.timeout(60)  # the hang guard: the resolver below never answers
 def test_slow_dns_is_bounded_by_the_timeout_and_the_deadline() -> None:
-    def slow(host: str, port: int) -> list[str]:
-        time.sleep(3)
+    answer = threading.Event()
+    asked: list[str] = []
+
+    def never(host: str, port: int) -> list[str]:
+        asked.append(host)
+        answer.wait()  # released at the end of the test
         return ["127.0.0.1"]
 
-    backend = GuardedBackend(AddressPolicy({"127.0.0.1"}), slow)
-    started = time.monotonic()
-    with pytest.raises(httpcore.ConnectTimeout):
-        backend.connect_tcp("slow.test", 80, timeout=0.3)
-    backend.set_deadline(time.monotonic() + 0.2)
-    with pytest.raises(DeadlineExceeded):
-        backend.connect_tcp("slow.test", 80, timeout=5)
-    backend.set_deadline(time.monotonic() - 1)
-    with pytest.raises(DeadlineExceeded):
-        backend.connect_tcp("127.0.0.1", 80, timeout=5)
-    assert time.monotonic() - started < 1.5
+    backend = GuardedBackend(AddressPolicy({"127.0.0.1"}), never)
+    try:
+        with pytest.raises(httpcore.ConnectTimeout, match="DNS lookup for slow.test timed out"):
+            backend.connect_tcp("slow.test", 80, timeout=0.3)
+        backend.set_deadline(time.monotonic() + 0.2)  # shorter than the timeout: it wins
+        with pytest.raises(DeadlineExceeded):
+            backend.connect_tcp("slow.test", 80, timeout=30)
+        backend.set_deadline(time.monotonic() - 1)  # already past: no lookup at all
+        with pytest.raises(DeadlineExceeded):
+            backend.connect_tcp("passed.test", 80, timeout=30)
+        assert asked == ["slow.test", "slow.test"]
+    finally:
+        answer.set()

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blog_carnival import page as page_module
 from blog_carnival.model import PageInfo
-from blog_carnival.page import parse_page
+from blog_carnival.page import PageStats, parse_page
 from blog_carnival.textutil import decode_html
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,7 +127,7 @@ CASES: list[tuple[str, bytes, dict[str, str], dict[str, Any]]] = [
         {"feed_links": ("https://cdn.example/blog/rss.xml",)},
     ),
     (
-        "metadata after <body> is not read",
+        "an og:title after <body> does not replace the head's <title>",
         page("<title>Head</title>", '<meta property="og:title" content="Body">'),
         {},
         {"title": "Head"},
@@ -226,6 +227,111 @@ def test_large_body_stops_at_body() -> None:
     body = page("<title>T</title>", "<p>" + "x" * 5_000_000 + "</p>")
     info = parse_page(body, {}, URL)
     assert info.title == "T"
+
+
+# -- metadata where real sites put it ----------------------------------------------------------
+
+
+def filler(size: int) -> str:
+    """About ``size`` characters of the markup a big app page carries before its metadata:
+    nested blocks, inline SVG icons (with their own <title>), scripts holding markup in
+    strings, comments. Every <title> here is one a browser would not take as the page's."""
+    block = (
+        '<div class="row"><a href="/watch?v=abc" aria-label="Play">'
+        '<svg viewBox="0 0 24 24"><title>Play icon</title><path d="M8 5v14l11-7z"/></svg>'
+        "</a><span>Some words on a tile</span></div>\n"
+        '<script>var t = "<title>Not this</title><meta property=og:title content=No>";</script>\n'
+        "<!-- <title>Nor this</title> -->\n"
+    )
+    return block * (size // len(block) + 1)
+
+
+def deep_page(*, head: str = "", before: int = 400_000, after: int = 300_000) -> tuple[bytes, int]:
+    """A page whose title and OpenGraph tags sit ``before`` characters into its body.
+    Returns the bytes and the character offset where the metadata starts."""
+    start = f'<!DOCTYPE html><html><head><meta charset="utf-8">{head}</head><body>'
+    start += filler(before)
+    meta = (
+        "<title>Field Notes on Asking for Introductions - Channel</title>"
+        '<meta property="og:title" content="Field Notes on Asking for Introductions">'
+        '<meta property="og:site_name" content="VideoSite">'  # met on the way: taken too
+        '<meta property="og:description" content="Weekly videos on warm introductions.">'
+        '<meta name="author" content="Not waited for">'  # title and description end the reading
+        '<link rel="alternate" type="application/rss+xml" href="/feeds/channel.xml">'
+    )
+    rest = filler(after) + "</body></html>"
+    return (start + meta + rest).encode(), len(start)
+
+
+def test_title_and_opengraph_deep_in_the_body_are_found() -> None:
+    """Like a large video site's channel pages: the metadata is about 400 KB in."""
+    body, offset = deep_page()
+    assert offset > 400_000
+    stats = PageStats()
+    info = parse_page(body, {"content-type": "text/html; charset=utf-8"}, URL, stats=stats)
+    assert info.title == "Field Notes on Asking for Introductions"  # og:title, where found
+    assert info.description == "Weekly videos on warm introductions."
+    assert (info.site_name, info.author) == ("VideoSite", None)
+    assert stats.read_past_head
+    # it stopped once title and description were known, not at the end of the page
+    assert offset < stats.chars_read <= offset + 2 * page_module._CHUNK < len(body)
+
+
+def test_a_link_in_the_body_is_not_a_feed() -> None:
+    """HTML Standard 4.6.7: "alternate" is not body-ok; autodiscovery reads <head> only."""
+    body, _ = deep_page()
+    assert parse_page(body, {}, URL).feed_links == ()
+
+
+def test_the_first_title_element_counts_when_there_is_no_og_title() -> None:
+    """A browser's document.title: the first <title> in the document, not one in an <svg>."""
+    body = (
+        "<html><head><meta charset=utf-8></head><body>"
+        + filler(50_000)
+        + "<title>The channel</title><title>A later one</title>"
+        + '<meta name="description" content="About the channel.">'
+        + "</body></html>"
+    ).encode()
+    info = parse_page(body, {}, URL)
+    assert (info.title, info.description) == ("The channel", "About the channel.")
+
+
+def test_a_head_with_everything_is_read_no_further() -> None:
+    head = (
+        "<title>Head title</title>"
+        '<meta name="description" content="Head description.">'
+        '<link rel="alternate" type="application/atom+xml" href="/atom.xml">'
+    )
+    body, offset = deep_page(head=head)
+    stats = PageStats()
+    info = parse_page(body, {}, URL, stats=stats)
+    assert info.title == "Head title"  # the decoys and the og:title far below never seen
+    assert info.description == "Head description."
+    assert info.feed_links == ("https://blog.example/atom.xml",)
+    assert not stats.read_past_head
+    assert stats.chars_read <= page_module._CHUNK < offset
+
+
+def test_past_the_head_only_what_is_missing_is_taken() -> None:
+    """The head has a title but no description: the body's og:title does not replace it."""
+    body, _ = deep_page(head="<title>Head title</title>")
+    info = parse_page(body, {}, URL)
+    assert info.title == "Head title"
+    assert info.description == "Weekly videos on warm introductions."
+
+
+def test_an_empty_head_title_still_lets_og_title_in_the_body_count() -> None:
+    body, _ = deep_page(head="<title> </title>", before=1000, after=1000)
+    assert parse_page(body, {}, URL).title == "Field Notes on Asking for Introductions"
+
+
+def test_metadata_beyond_the_cap_is_not_read() -> None:
+    body, offset = deep_page(before=page_module.MAX_PAGE_CHARS, after=10)
+    assert offset > page_module.MAX_PAGE_CHARS
+    stats = PageStats()
+    info = parse_page(body, {}, URL, stats=stats)
+    assert (info.title, info.description) == (None, None)
+    assert stats.chars_read == page_module.MAX_PAGE_CHARS
 
 
 @settings(max_examples=200, deadline=None)

@@ -10,7 +10,10 @@ Policy (see DESIGN.md, "Fetch policy"):
   operation (so a server trickling bytes, in its headers or its body, is cut off on time).
 - A cap on the decompressed body, enforced while streaming: we inflate gzip/deflate ourselves
   in bounded pieces, so a gzip bomb never grows beyond the cap in memory.
-- Conditional GET against an on-disk ``HttpCache``; a failed fetch leaves the cache alone.
+- Conditional GET against an on-disk ``HttpCache``; a 304's header fields refresh the stored
+  ones; a failed fetch leaves the cache alone.
+- TLS: certificates and host names are always verified (``ssl_context`` may add a trusted CA,
+  never switch checks off); a redirect from https to http is refused.
 - Bounded concurrency in ``fetch_all`` (a thread pool) with a polite per-host limit, over one
   shared ``httpx.Client`` so connections are reused.
 
@@ -35,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpcore
@@ -51,6 +55,7 @@ from .netpolicy import (
 )
 
 logger = logging.getLogger(__name__)
+_Exc = TypeVar("_Exc", bound=BaseException)
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -223,6 +228,14 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=True, trust_env=False)
 
 
+def trust_ca(ca_file: str | bytes) -> ssl.SSLContext:
+    """A verifying TLS context that trusts the default CA store plus ``ca_file`` (a PEM
+    path). Certificate and host name checks stay on; only the set of trusted roots grows."""
+    context = httpx.create_ssl_context(verify=True, trust_env=False)
+    context.load_verify_locations(cafile=ca_file)
+    return context
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """``httpx.HTTPTransport`` over an httpcore pool whose network backend is ours.
 
@@ -260,7 +273,12 @@ class PerHostTransport(httpx.BaseTransport):
     """
 
     def __init__(
-        self, backend: GuardedBackend, *, per_host: int, keepalive_expiry: float = 5.0
+        self,
+        backend: GuardedBackend,
+        *,
+        per_host: int,
+        keepalive_expiry: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._backend = backend
         self._limits = httpx.Limits(
@@ -270,7 +288,7 @@ class PerHostTransport(httpx.BaseTransport):
         )
         self._pools: dict[tuple[bytes, bytes, int | None], GuardedTransport] = {}
         self._lock = threading.Lock()
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: ssl.SSLContext | None = ssl_context
 
     def _pool_for(self, url: httpx.URL) -> GuardedTransport:
         key = (url.raw_scheme, url.raw_host, url.port)
@@ -311,6 +329,9 @@ class Fetcher:
     ``resolver(host, port) -> list[str]`` replaces DNS (default ``socket.getaddrinfo``).
     ``transport`` replaces the network entirely (an ``httpx.BaseTransport``); the address
     policy and the in-socket deadline are then the transport's business, not ours.
+    ``ssl_context`` replaces the default TLS context (certificate and host name verification
+    on, the default CA store): tests pass one that trusts a test CA as well
+    (``trust_ca``), so HTTPS is tested without ever turning verification off.
     """
 
     def __init__(
@@ -320,6 +341,7 @@ class Fetcher:
         *,
         resolver: Resolver | None = None,
         transport: httpx.BaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings = settings or FetchSettings()
         self.cache = cache
@@ -327,7 +349,9 @@ class Fetcher:
         self._backend: GuardedBackend | None = None
         if transport is None:
             self._backend = GuardedBackend(self.policy, resolver)
-            transport = PerHostTransport(self._backend, per_host=settings.per_host)
+            transport = PerHostTransport(
+                self._backend, per_host=settings.per_host, ssl_context=ssl_context
+            )
         self._transport = transport
         # The client builds requests (default headers, timeouts) and owns the transport; we
         # send through the transport ourselves so that httpx never interprets a Location
@@ -557,6 +581,8 @@ class Fetcher:
             if status in REDIRECT_STATUSES and response.headers.get("location"):
                 return _redirect_target(url, current, response.headers["location"])
             if status == 304 and conditional and cached is not None:
+                if self.cache is not None:  # new validators and freshness are remembered
+                    cached = self.cache.refresh(cached, response.headers)
                 raise _Stop(
                     _from_cache(url, cached, status=304, not_modified=True, final_url=final)
                 )
@@ -613,8 +639,12 @@ class Fetcher:
             return f"timed out after {format_seconds(s.timeout)} s"
         if isinstance(exc, NetFault):
             return str(exc)
-        if _caused_by(exc, ConnectionRefusedError):
+        if _cause(exc, ConnectionRefusedError) is not None:
             return "connection refused"
+        bad_cert = _cause(exc, ssl.SSLCertVerificationError)
+        if bad_cert is not None:
+            why = str(bad_cert.verify_message or bad_cert.reason or "no reason given")
+            return f"TLS certificate verification failed ({_printable(why.rstrip('.'), 160)})"
         if isinstance(exc, httpx.ConnectError):
             return _describe("connection failed", exc)
         if isinstance(exc, httpx.ProtocolError):
@@ -662,6 +692,13 @@ def _redirect_target(url: str, current: httpx.URL, location: str) -> httpx.URL:
     if target.scheme not in ALLOWED_SCHEMES:
         error = f"refused redirect to scheme '{_printable(target.scheme, 40)}'"
         raise _Stop(FetchResult(url, str(current), error=error))
+    if current.scheme == "https" and target.scheme == "http":
+        # Following a redirect is the client's choice (RFC 9110 section 15.4). An https URL
+        # promises that what we read was protected in transit (RFC 9110 section 4.2.2); after
+        # a downgrade anyone on the path could rewrite the feed we republish, and the links we
+        # record would silently become http. Browsers refuse such downgrades for subresources
+        # (mixed content) and HSTS (RFC 6797) exists to prevent them: we refuse, and say so.
+        raise _Stop(FetchResult(url, str(current), error="refused redirect from https to http"))
     if not target.host:
         raise _Stop(FetchResult(url, str(current), error="bad redirect location (no host)"))
     return target
@@ -718,15 +755,16 @@ def _from_cache(
     )
 
 
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+def _cause(exc: BaseException, kind: type[_Exc]) -> _Exc | None:
+    """The first exception of type ``kind`` in ``exc``'s chain of causes, or None."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, kind):
-            return True
+            return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return False
+    return None
 
 
 def _describe(kind: str, exc: BaseException) -> str:
