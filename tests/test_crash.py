@@ -27,7 +27,7 @@ import pytest
 from blog_carnival.cache import MAGIC, HttpCache, cache_key
 from blog_carnival.lock import LOCK_FORMAT, read_lock
 from blog_carnival.model import ParsedFeed
-from blog_carnival.parse import feed_from_json
+from blog_carnival.parsepool import read_record
 from conftest import ROOT, build_site
 from sites_server import SitesServer, local_carnival
 
@@ -75,7 +75,7 @@ def parse_cache_state(folder: Path) -> tuple[dict[str, ParsedFeed], list[Path]]:
             temps.append(path)
         else:
             assert PARSED_ENTRY.match(path.name) and path.name[:2] == path.parent.name, path
-            entries[path.name] = feed_from_json(json.loads(path.read_text(encoding="utf-8")))
+            entries[path.name] = read_record(path)
     return entries, temps
 
 
@@ -148,7 +148,7 @@ LOCK_WRITER = """
 import sys
 from pathlib import Path
 from blog_carnival.lock import write_lock
-from blog_carnival.select import RoundupEntry
+from blog_carnival.model import RoundupEntry
 
 entries = [
     RoundupEntry(
@@ -422,11 +422,6 @@ def test_a_damaged_parse_cache_record_is_parsed_again(
 
 
 @pytest.mark.site
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline (lead): a damaged parse-cache record is re-parsed silently; it must be "
-    "logged as a warning naming the file, and removed",
-)
 def test_a_damaged_parse_cache_record_is_named(
     slow_server: SitesServer, reference: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -448,11 +443,6 @@ def flip_title_case(path: Path) -> None:
 
 
 @pytest.mark.site
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline (lead): parse-cache records carry no digest, so bit rot that leaves valid "
-    "JSON is rendered as is; records need a length and sha256 check like the HTTP cache's",
-)
 def test_bit_rot_in_the_parse_cache_does_not_reach_the_page(
     slow_server: SitesServer, reference: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -3,7 +3,8 @@ remembered on disk so a feed that answers 304 costs no parsing.
 
 feedparser is pure Python and CPU-bound: with many feeds, parsing is spread over worker
 processes, started as soon as the first feeds arrive. The parse cache is keyed by the final
-URL, the body's sha256 and the tags the feed was trimmed for; a damaged cache entry is
+URL, the body's sha256 and the tags the feed was trimmed for; each record carries its own
+sha256, and a damaged record is
 discarded with a notice and the body parsed again.
 """
 
@@ -110,7 +111,7 @@ class FeedParser:
             parsed = parse_feed(result.body, result.headers, _base(result), tags=tags)
         if memo is not None and isinstance(parsed, ParsedFeed):
             try:
-                write_atomic(memo, json.dumps(feed_to_json(parsed), ensure_ascii=False))
+                write_atomic(memo, _seal(json.dumps(feed_to_json(parsed), ensure_ascii=False)))
             except OSError as exc:
                 logger.debug("carnival: could not write parse cache %s: %s", memo, exc)
         return parsed
@@ -127,16 +128,33 @@ class FeedParser:
     @staticmethod
     def _read_memo(memo: Path) -> ParsedFeed | None:
         try:
-            text = memo.read_text(encoding="utf-8")
+            return read_record(memo)
         except OSError:
             return None
-        try:
-            return feed_from_json(json.loads(text))
         except (ValueError, KeyError, TypeError) as exc:
             logger.warning("carnival: discarded damaged parse cache entry %s (%s)", memo, exc)
             with contextlib.suppress(OSError):
                 memo.unlink()
             return None
+
+
+def read_record(path: Path) -> ParsedFeed:
+    """A parse-cache record as the build reads it; ValueError (or KeyError, TypeError) when it
+    is damaged, OSError when it cannot be read."""
+    return feed_from_json(json.loads(_unseal(path.read_text(encoding="utf-8"))))
+
+
+def _seal(text: str) -> str:
+    """A record is its sha256 on the first line, then the JSON: bit rot that still leaves
+    valid JSON is caught too."""
+    return f"{hashlib.sha256(text.encode()).hexdigest()}\n{text}"
+
+
+def _unseal(sealed: str) -> str:
+    digest, _, text = sealed.partition("\n")
+    if hashlib.sha256(text.encode()).hexdigest() != digest:
+        raise ValueError("record does not match its sha256")
+    return text
 
 
 def _base(result: FetchResult) -> str:
