@@ -564,6 +564,25 @@ def test_offline_answers_from_the_cache_only(make_fetcher: Make, server, tmp_pat
     assert server.request_count == seen
 
 
+def test_a_url_with_a_secret_skips_the_cache_and_is_redacted(
+    make_fetcher: Make, server, tmp_path, caplog
+) -> None:
+    caplog.set_level("DEBUG")
+    cache = HttpCache(tmp_path)
+    url = server.route("/api", body=b"{}", etag='"e"') + "?token=sesame%2Fopen"
+    fetcher = make_fetcher(cache)
+    first = fetcher.fetch(url, secret="sesame/open")
+    second = fetcher.fetch(url, secret="sesame/open")
+    assert first.ok and second.ok and not second.from_cache
+    assert "if-none-match" not in server.requests_to("/api?token=sesame%2Fopen")[-1].headers
+    assert list(tmp_path.iterdir()) == []  # nothing stored: the file would hold the URL
+    missing = fetcher.fetch(server.url("/nothing?token=sesame"), secret="sesame")
+    assert missing.error == "HTTP 404"
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("token=REDACTED" in m for m in logged)
+    assert not [m for m in logged if "sesame" in m]
+
+
 # -- 8. request headers ------------------------------------------------------------------------------
 
 

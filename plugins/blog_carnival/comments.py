@@ -15,7 +15,7 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -472,6 +472,22 @@ def _suggest(name: str, choices: Collection[str]) -> str:
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
+def spam_context(
+    existing: Iterable[Comment],
+    post_slug: str,
+    known_slugs: Collection[str] | Mapping[str, str],
+) -> SpamContext:
+    """What the spam rules compare a new comment under ``post_slug`` with: the post's text
+    (when ``known_slugs`` maps slugs to it), the texts under other posts, and spam texts."""
+    comments = tuple(existing)
+    post_text = known_slugs.get(post_slug, "") if isinstance(known_slugs, Mapping) else ""
+    return SpamContext(
+        post_text=post_text or "",
+        other_texts=tuple(c.text for c in comments if c.post_slug != post_slug),
+        spam_texts=tuple(c.text for c in comments if c.status == "spam"),
+    )
+
+
 def add_comment(
     root: Path,
     post_slug: str,
@@ -539,13 +555,7 @@ def add_comment(
             )
 
     incoming = IncomingComment(author=author_name, text=body, url=url, email=email)
-    post_text = known_slugs.get(post_slug, "") if isinstance(known_slugs, Mapping) else ""
-    context = SpamContext(
-        post_text=post_text or "",
-        other_texts=tuple(c.text for c in existing if c.post_slug != post_slug),
-        spam_texts=tuple(c.text for c in existing if c.status == "spam"),
-    )
-    verdict = judge(incoming, context, rules)
+    verdict = judge(incoming, spam_context(existing, post_slug, known_slugs), rules)
     trusted = rules.is_trusted(email, url)
     reasons = list(verdict.reasons)
     final: Status = verdict.status

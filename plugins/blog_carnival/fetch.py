@@ -22,6 +22,9 @@ Remote faults are values: ``fetch`` never raises for them; the reason is in ``re
 ``post_form`` sends one form-encoded POST (a Webmention, W3C Recommendation section 3.1.3) under
 the same address policy, timeouts, deadline and body cap; it follows no redirect and never
 touches the cache.
+
+``fetch(url, secret=token)`` is for a URL that carries a credential (an API token in its query
+string): it bypasses the cache and shows the secret as "REDACTED" in logs and error reasons.
 """
 
 from __future__ import annotations
@@ -35,11 +38,11 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpcore
 import httpx
@@ -386,19 +389,33 @@ class Fetcher:
         self.close()
 
     # -- public ---------------------------------------------------------------------------
-    def fetch(self, url: str) -> FetchResult:
-        """Fetch one URL; remote faults come back as ``FetchResult.error``, never raised."""
+    def fetch(self, url: str, *, secret: str | None = None) -> FetchResult:
+        """Fetch one URL; remote faults come back as ``FetchResult.error``, never raised.
+
+        ``secret``: a credential inside ``url`` (an API token in its query string). Such a
+        fetch neither reads nor writes the cache (its files would hold the URL), and the log
+        lines and ``result.error`` show it as "REDACTED" (``redact``).
+        """
+        shown = redact(url, secret)
+        cache = self.cache if not secret else None
         try:
-            result = self._fetch(url)
+            result = self._fetch(url, cache)
         except Exception as exc:  # a bug of ours or a library's: log it loudly, carry on
-            logger.exception("carnival: unexpected error fetching %s", url)
+            if secret:  # the exception's text could quote the URL: name its type only
+                logger.error(
+                    "carnival: unexpected error fetching %s (%s)", shown, type(exc).__name__
+                )
+            else:
+                logger.exception("carnival: unexpected error fetching %s", url)
             result = FetchResult(url=url, error=f"unexpected error ({type(exc).__name__})")
+        if secret and result.error:
+            result = replace(result, error=redact(result.error, secret))
         if result.error:
-            logger.info("carnival: could not fetch %s: %s", url, result.error)
+            logger.info("carnival: could not fetch %s: %s", shown, result.error)
         else:
             logger.debug(
                 "carnival: fetched %s (status %s, %d bytes%s)",
-                url,
+                shown,
                 result.status,
                 len(result.body or b""),
                 ", from cache" if result.from_cache else "",
@@ -494,12 +511,12 @@ class Fetcher:
                 error = f"HTTP {status} (a redirect; not followed for a POST)"
         return FetchResult(url, str(current), status, headers, body=body, error=error)
 
-    def _fetch(self, url: str) -> FetchResult:
+    def _fetch(self, url: str, cache: HttpCache | None) -> FetchResult:
         problem = _check_url(url)
         if problem:
             return FetchResult(url=url, error=problem)
-        cached = self.cache.get(url) if self.cache is not None else None
-        held = self.cache.held_until(url) if self.cache is not None else None
+        cached = cache.get(url) if cache is not None else None
+        held = cache.held_until(url) if cache is not None else None
         if held is not None and not self.settings.offline:
             # The server asked us (Retry-After) to stay away: skip it, never sleep.
             until = datetime.fromtimestamp(held, UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -510,7 +527,7 @@ class Fetcher:
             if cached is None:
                 return FetchResult(url=url, error="offline: not in cache")
             return _from_cache(url, cached, status=cached.status, not_modified=False)
-        return self._fetch_network(url, cached)
+        return self._fetch_network(url, cached, cache)
 
     def _slot(self, target: httpx.URL) -> threading.BoundedSemaphore:
         port = target.port or (443 if target.scheme == "https" else 80)
@@ -525,7 +542,9 @@ class Fetcher:
         if self._backend is not None:
             self._backend.set_deadline(at)
 
-    def _fetch_network(self, url: str, cached: CachedResponse | None) -> FetchResult:
+    def _fetch_network(
+        self, url: str, cached: CachedResponse | None, cache: HttpCache | None
+    ) -> FetchResult:
         s = self.settings
         current = httpx.URL(url).copy_with(fragment=None)
         visited = {str(current)}
@@ -540,7 +559,7 @@ class Fetcher:
                 return self._failure(url, current, DeadlineExceeded(), deadline)
             try:
                 self._set_deadline(deadline)
-                target = self._hop(url, current, cached, deadline)
+                target = self._hop(url, current, cached, cache, deadline)
             except _Stop as stop:
                 return stop.result
             except (NetFault, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
@@ -563,7 +582,12 @@ class Fetcher:
             current = target
 
     def _hop(
-        self, url: str, current: httpx.URL, cached: CachedResponse | None, deadline: float
+        self,
+        url: str,
+        current: httpx.URL,
+        cached: CachedResponse | None,
+        cache: HttpCache | None,
+        deadline: float,
     ) -> httpx.URL:
         """One request; returns the next URL for a redirect, raises ``_Stop`` when done."""
         conditional: dict[str, str] = {}
@@ -590,14 +614,14 @@ class Fetcher:
             if not 200 <= status < 300:
                 reason = _status_reason(status, response.headers)
                 wait = retry_after_seconds(response.headers.get("retry-after"))
-                if status in (429, 503) and wait and self.cache is not None:
-                    self.cache.hold(url, time.time() + wait)
+                if status in (429, 503) and wait and cache is not None:
+                    cache.hold(url, time.time() + wait)
                 raise _Stop(FetchResult(url, final, status, headers, error=reason))
             body = self._read_body(response, deadline)
         finally:
             response.close()
-        if self.cache is not None:
-            self.cache.put(url, final, status, headers, body)
+        if cache is not None:
+            cache.put(url, final, status, headers, body)
         digest = hashlib.sha256(body).hexdigest()
         raise _Stop(FetchResult(url, final, status, headers, body=body, digest=digest))
 
@@ -652,6 +676,17 @@ class Fetcher:
         if isinstance(exc, httpx.InvalidURL):
             return _describe("invalid URL", exc)
         return _describe("network error", exc)
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` replaced by "REDACTED", as written and as percent-encoded in
+    a URL (``quote`` and ``quote_plus`` forms), so a credential never reaches a log or a
+    report."""
+    if not secret:
+        return text
+    for form in sorted({secret, quote(secret, safe=""), quote_plus(secret)}, key=len, reverse=True):
+        text = text.replace(form, "REDACTED")
+    return text
 
 
 def _check_url(url: str) -> str | None:
