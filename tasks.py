@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -180,13 +180,12 @@ def pin(c):
 
 
 def _carnival_settings(settings_file: str):
-    from blog_carnival.errors import ConfigError
-    from blog_carnival.settings import read_settings
-    from pelican.settings import read_settings as pelican_settings
+    from blog_carnival.cli import Site
+    from blog_carnival.errors import CarnivalError
 
     try:
-        return read_settings(pelican_settings(str(ROOT / settings_file)), ROOT)
-    except ConfigError as exc:
+        return Site(ROOT / settings_file).carnival
+    except CarnivalError as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(exc.exitcode)
 
@@ -203,27 +202,152 @@ def _load_carnivals(settings):
         sys.exit(exc.exitcode)
 
 
-@task(
-    help={"edition": "<carnival>/<number>, e.g. networking-carnival/3", "settings": "settings file"}
-)
-def freeze(c, edition, settings="pelicanconf.py"):
-    """Resolve an edition from the network and write its <NNN>.lock.json (never drops an entry)."""
-    from blog_carnival import core
-    from blog_carnival.errors import CarnivalError
-    from blog_carnival.progress import fetch_progress
-    from blog_carnival.report import render_report
+def _done(code: int) -> None:
+    """Exit as the command said: 0 done, 1 refused, 2 usage or configuration error."""
+    if code:
+        raise Exit(code=code)
 
-    carnival_settings = _carnival_settings(settings)
-    carnivals = _load_carnivals(carnival_settings)
-    try:
-        carnival, target = core.find_edition(carnivals, edition)
-        with fetch_progress() as advance:
-            result = core.freeze(carnival_settings, carnival, target, advance)
-    except CarnivalError as exc:
-        print(f"carnival: {exc}", file=sys.stderr)
-        sys.exit(exc.exitcode)
-    print(render_report((carnival,), {target.key: result}).text)
-    print(f"carnival: wrote {target.lock_path}")
+
+SETTINGS_HELP = "settings file (default pelicanconf.py)"
+EDITION_HELP = "<carnival>/<number>, e.g. networking-carnival/5"
+
+
+@task(
+    help={
+        "carnival": "the new carnival's name (a slug)",
+        "title": "its title",
+        "submit_email": "where bloggers send entries",
+        "settings": SETTINGS_HELP,
+    }
+)
+def new(c, carnival, title=None, submit_email=None, settings=None):
+    """Write carnival/<carnival>/carnival.toml, commented."""
+    from blog_carnival.cli import run_new
+
+    _done(run_new(settings, carnival, title=title, submit_email=submit_email))
+
+
+@task(
+    help={
+        "carnival": "the carnival's name",
+        "title": "the topic",
+        "host_name": "who hosts it (default: the organizer)",
+        "host_url": "the host's blog",
+        "opens": "first day of submissions, YYYY-MM-DD (default: from the cadence)",
+        "deadline": "last day of submissions",
+        "date": "publication day of the roundup",
+        "settings": SETTINGS_HELP,
+    }
+)
+def edition(
+    c,
+    carnival,
+    title=None,
+    host_name=None,
+    host_url=None,
+    opens=None,
+    deadline=None,
+    date=None,
+    settings=None,
+):
+    """Write the carnival's next <NNN>.toml, commented; until its date it is a call."""
+    from blog_carnival.cli import run_edition
+
+    _done(
+        run_edition(
+            settings,
+            carnival,
+            title=title,
+            host_name=host_name,
+            host_url=host_url,
+            opens=opens,
+            deadline=deadline,
+            date=date,
+        )
+    )
+
+
+@task(
+    help={
+        "edition": EDITION_HELP,
+        "url": "the submitted post",
+        "section": "one of the edition's sections",
+        "note": "Markdown: the host's word on it",
+        "pick": "the host's pick",
+        "force": "accept a locked edition, or a post dated outside the window",
+        "dry_run": "show what would be added, write nothing",
+        "settings": SETTINGS_HELP,
+    }
+)
+def submit(
+    c, edition, url, section=None, note=None, pick=False, force=False, dry_run=False, settings=None
+):
+    """Read a submitted post (page, feed) and append it to the edition's TOML."""
+    from blog_carnival.cli import run_submit
+
+    _done(
+        run_submit(
+            settings,
+            edition,
+            url,
+            section=section,
+            note=note,
+            pick=pick,
+            force=force,
+            dry_run=dry_run,
+        )
+    )
+
+
+@task(
+    help={
+        "edition": "check one edition only, <carnival>/<number> (default: every file)",
+        "settings": SETTINGS_HELP,
+    },
+)
+def check(c, edition="", settings=None):
+    """Validate every carnival file, lock and announce record without building."""
+    from blog_carnival.cli import run_check
+
+    _done(run_check(settings, edition or None))
+
+
+@task(
+    help={
+        "which": "<carnival> or <carnival>/<number> (default: everything)",
+        "json": "print JSON for scripts",
+        "settings": "settings file (default publishconf.py: links back need the public SITEURL)",
+    },
+)
+def status(c, which="", json=False, settings=None):
+    """Per edition: each entry's resolution, link back and announcement; each feed's history."""
+    from blog_carnival.cli import run_status
+
+    _done(run_status(settings, which or None, as_json=json))
+
+
+@task(help={"edition": EDITION_HELP, "settings": SETTINGS_HELP})
+def freeze(c, edition, settings=None):
+    """Resolve an edition from the network and write its <NNN>.lock.json (never drops an entry)."""
+    from blog_carnival.cli import run_freeze
+
+    _done(run_freeze(settings, edition))
+
+
+@task(
+    help={
+        "edition": EDITION_HELP,
+        "dry_run": "discover endpoints, send and write nothing",
+        "resend": "send again to every entry (an update)",
+        "messages": "write the messages for blogs without an endpoint to this file",
+        "settings": "settings file (default publishconf.py: the roundup's public URL)",
+    }
+)
+def announce(c, edition, dry_run=False, resend=False, messages=None, settings=None):
+    """After publishing: a Webmention to every entry, and a message for those without one."""
+    from blog_carnival.cli import run_announce
+
+    _done(run_announce(settings, edition, dry_run=dry_run, resend=resend, messages=messages))
 
 
 @task
@@ -280,6 +404,6 @@ ns = Collection(
     pin,
 )
 carnival_tasks = Collection("carnival")
-carnival_tasks.add_task(freeze)
-carnival_tasks.add_task(sample_locks)
+for _task in (new, edition, submit, check, status, freeze, announce, sample_locks):
+    carnival_tasks.add_task(_task)
 ns.add_collection(carnival_tasks)

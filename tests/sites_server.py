@@ -30,7 +30,9 @@ TYPES = {
 
 
 class SitesServer:
-    def __init__(self, root: Path = DEMO, host: str = "127.0.0.1"):
+    def __init__(self, root: Path = DEMO, host: str = "127.0.0.1", first_port: int = 0):
+        """``first_port``: serve the blogs on fixed ports from it, in name order (the demo);
+        0 lets the system pick free ports (the tests)."""
         self.root = root
         self.address = host
         self.hosts = sorted(p.name for p in root.iterdir() if p.is_dir())
@@ -42,7 +44,10 @@ class SitesServer:
         self.answered = 0  # answers written out in full
         self._answered = threading.Condition()
         self.base = f"http://{host}"  # every served URL starts with this
-        self.servers = {name: self._serve(name) for name in self.hosts}
+        self.servers = {
+            name: self._serve(name, first_port + i if first_port else 0)
+            for i, name in enumerate(self.hosts)
+        }
         self.origins = {
             name: f"http://{host}:{httpd.server_address[1]}" for name, httpd in self.servers.items()
         }
@@ -51,7 +56,7 @@ class SitesServer:
             for httpd in self.servers.values()
         ]
 
-    def _serve(self, name: str) -> ThreadingHTTPServer:
+    def _serve(self, name: str, port: int) -> ThreadingHTTPServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,7 +84,7 @@ class SitesServer:
                     server.answered += 1
                     server._answered.notify_all()
 
-        httpd = ThreadingHTTPServer((self.address, 0), Handler)
+        httpd = ThreadingHTTPServer((self.address, port), Handler)
         httpd.daemon_threads = True
         return httpd
 

@@ -37,7 +37,13 @@ def test_every_task_is_listed():
         "gh-pages",
         "golden",
         "pin",
+        "carnival.new",
+        "carnival.edition",
+        "carnival.submit",
+        "carnival.check",
+        "carnival.status",
         "carnival.freeze",
+        "carnival.announce",
         "carnival.sample-locks",
     ):
         assert f"  {name} " in listing or f"  {name}\n" in listing, name
@@ -62,3 +68,12 @@ def test_build_task_offline_makes_the_site():
     proc = invoke("build", "--offline", "--output", "output")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (ROOT / "output" / "carnival" / "networking-carnival" / "3" / "index.html").is_file()
+
+
+def test_carnival_tasks_call_the_commands_with_their_exit_codes():
+    assert invoke("carnival.check").returncode == 0
+    unknown = invoke("carnival.check", "-e", "networking-carnival/99")
+    assert unknown.returncode == 2 and "no edition 'networking-carnival/99'" in unknown.stderr
+    assert invoke("carnival.check", "--edition", "networking-carnival/3").returncode == 0
+    refused = invoke("carnival.submit", "networking-carnival/5", "ftp://example.org/post")
+    assert refused.returncode == 1 and "not an http(s) URL" in refused.stderr

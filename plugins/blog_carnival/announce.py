@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from .errors import ConfigError
 from .fetch import Fetcher
 from .textutil import fold, write_atomic
 from .urls import safe_link
@@ -189,14 +190,21 @@ def _stamp(now: datetime) -> str:
 # -- the record file --------------------------------------------------------------------------
 
 
-class _BadRecord(Exception):
-    pass
+class BadRecord(ConfigError):
+    """An announce record that cannot be trusted (the message names the file)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__([reason])
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 def read_record(path: Path) -> dict[str, dict[str, Any]]:
     """The mentions recorded in ``path`` keyed by target URL ({} when there is no file yet).
 
-    Raises ``_BadRecord`` with a plain reason naming the file when it cannot be trusted: a
+    Raises ``BadRecord`` with a plain reason naming the file when it cannot be trusted: a
     run must not resend to everyone, or overwrite history, because a file was damaged.
     """
     try:
@@ -205,20 +213,20 @@ def read_record(path: Path) -> dict[str, dict[str, Any]]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise _BadRecord(f"cannot read {path} ({reason})") from exc
+        raise BadRecord(f"cannot read {path} ({reason})") from exc
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise _BadRecord(f"{path} is not valid JSON ({exc}); fix or remove it") from exc
+        raise BadRecord(f"{path} is not valid JSON ({exc}); fix or remove it") from exc
     if not isinstance(data, dict) or not isinstance(data.get("mentions"), dict):
-        raise _BadRecord(f'{path} is not an announce record (no "mentions" table)')
+        raise BadRecord(f'{path} is not an announce record (no "mentions" table)')
     if not isinstance(data.get("format"), int) or data["format"] > RECORD_FORMAT:
-        raise _BadRecord(f"{path} has an unknown format ({data.get('format')!r})")
+        raise BadRecord(f"{path} has an unknown format ({data.get('format')!r})")
     mentions: dict[str, dict[str, Any]] = {}
     for url, entry in data["mentions"].items():
         sent = entry.get("sent_at") if isinstance(entry, dict) else None
         if not isinstance(sent, list) or not all(isinstance(s, str) for s in sent):
-            raise _BadRecord(f"{path}: the record for {url} is damaged (no sent_at list)")
+            raise BadRecord(f"{path}: the record for {url} is damaged (no sent_at list)")
         mentions[url] = entry
     return mentions
 
@@ -288,7 +296,7 @@ def announce(
         return AnnounceReport(**base, refused=f"the roundup URL {source!r} is not absolute http(s)")
     try:
         mentions = read_record(record_path)
-    except _BadRecord as exc:
+    except BadRecord as exc:
         return AnnounceReport(**base, refused=str(exc))
 
     chosen: dict[str, AnnounceTarget] = {}

@@ -57,8 +57,9 @@ ENTRY_KEYS = {"url", "feed", "section", "note", "pick", "title"}
 class _Reader:
     """Validates one TOML table, recording problems as 'file: field: message'."""
 
-    def __init__(self, path: Path, root: Path, problems: list[str]):
+    def __init__(self, path: Path, root: Path, problems: list[str], text: str | None = None):
         self.path = path
+        self.source_text = text  # the text as it would be written, when not read from disk
         self.name = (
             str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
         )
@@ -70,6 +71,8 @@ class _Reader:
 
     def load(self) -> dict | None:
         try:
+            if self.source_text is not None:
+                return tomllib.loads(self.source_text)
             with self.path.open("rb") as fh:
                 return tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
@@ -204,6 +207,20 @@ def load_carnivals(root: Path) -> tuple[Carnival, ...]:
     if problems:
         raise ConfigError(problems)
     return tuple(carnivals)
+
+
+def edition_from_text(carnival: Carnival, path: Path, text: str) -> Edition:
+    """Validate an edition file's new text before it is written (as the build would read it);
+    ConfigError lists the problems."""
+    problems: list[str] = []
+    match = EDITION_FILE.match(path.name)
+    reader = _Reader(path, path.parent.parent, problems, text)
+    edition = _load_edition(
+        reader, carnival.slug, int(match.group(1)) if match else 0, carnival.timezone
+    )
+    if problems or edition is None:
+        raise ConfigError(problems or [f"{path}: not a valid edition"])
+    return edition
 
 
 def _load_carnival(folder: Path, root: Path, problems: list[str]) -> Carnival | None:

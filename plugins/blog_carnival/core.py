@@ -16,15 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
+from . import feedlog
 from .assemble import assemble, from_lock
 from .cache import HttpCache
-from .collect import collect
+from .collect import Documents, collect
 from .config import load_carnivals
-from .errors import UsageError
+from .errors import ConfigError, Refused, UsageError
 from .fetch import Fetcher
 from .lock import LockError, merge, read_lock, write_lock
-from .model import Carnival, Edition, EditionResult, FetchResult
+from .model import Carnival, Edition, EditionResult, FetchResult, Person
 from .parsepool import FeedParser
 from .settings import CarnivalSettings
 from .sources import plan
@@ -69,29 +71,39 @@ def resolve_editions(
     parse_processes: int | None = None,
 ) -> dict[str, EditionResult]:
     """Resolve editions from the network (through the fetcher's cache), all together."""
+    results, _ = _resolve(
+        items, fetcher, parse_cache, excerpt_words, progress, parse_processes=parse_processes
+    )
+    return results
+
+
+def _resolve(
+    items, fetcher, parse_cache, excerpt_words, progress, parse_processes=None
+) -> tuple[dict[str, EditionResult], Documents]:
     plans = [plan(carnival, edition) for carnival, edition in items]
     with FeedParser(parse_cache, parse_processes) as parser:
         docs = collect(plans, fetcher, parser, cache=fetcher.cache, progress=progress)
-    return {p.edition.key: assemble(p, docs, excerpt_words) for p in plans}
+    return {p.edition.key: assemble(p, docs, excerpt_words) for p in plans}, docs
 
 
 def resolve(
     settings: CarnivalSettings,
     items: Iterable[tuple[Carnival, Edition]],
     progress: Progress | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, EditionResult]:
-    """``resolve_editions`` with the fetcher, caches and excerpt length the settings give."""
+    """``resolve_editions`` with the fetcher, caches and excerpt length the settings give;
+    each URL's outcome goes into the feed log that ``status`` reads."""
     items = list(items)
     if not items:
         return {}
     with open_fetcher(settings) as fetcher:
-        return resolve_editions(
-            items,
-            fetcher,
-            parse_cache=settings.parse_cache_path,
-            excerpt_words=settings.excerpt_words,
-            progress=progress,
+        results, docs = _resolve(
+            items, fetcher, settings.parse_cache_path, settings.excerpt_words, progress
         )
+    outcomes = [(url, f.error or f.stale) for url, f in docs.fetched.items()]
+    feedlog.record(settings.feed_log_path, outcomes, now or dt.datetime.now(dt.UTC))
+    return results
 
 
 def locked_result(carnival: Carnival, edition: Edition) -> EditionResult | None:
@@ -152,3 +164,249 @@ def freeze(
         notices=fresh.notices + tuple(kept_notices) + result.notices,
         from_lock=False,
     )
+
+
+# -- host commands -------------------------------------------------------------------------------
+# Each is called by the Invoke tasks in a site's tasks.py and by the `pelican-carnival` command
+# line alike; they print nothing. A refusal raises Refused (exit 1), a usage or configuration
+# mistake UsageError or ConfigError (exit 2).
+
+
+def absolute(site_url: str | None, path: str) -> str | None:
+    """A site-relative URL made absolute under SITEURL (None when there is no SITEURL)."""
+    if not site_url or "://" not in site_url:
+        return None
+    return f"{site_url.rstrip('/')}/{path.lstrip('/')}"
+
+
+def edition_url(settings: CarnivalSettings, carnival: Carnival, edition: Edition) -> str:
+    """The edition's URL as a reader follows it: ours (site-relative) or the other host's."""
+    return edition.roundup_url or settings.urls["CARNIVAL_EDITION_URL"].format(
+        carnival=carnival.slug, number=edition.number
+    )
+
+
+def check(settings: CarnivalSettings, ref: str | None = None) -> list[str]:
+    """Validate every carnival file, lock and announce record without building; the lines to
+    print. ConfigError lists what is wrong, with the build's own messages."""
+    from .announce import read_record
+
+    carnivals = load(settings)
+    chosen = (
+        [find_edition(carnivals, ref)] if ref else [(c, e) for c in carnivals for e in c.editions]
+    )
+    problems, notes = [], []
+    for carnival, edition in chosen:
+        try:
+            locked = read_lock(edition.lock_path)
+        except LockError as exc:
+            problems.append(str(exc))
+            locked = None
+        if locked is not None:
+            notes.extend(
+                f"{edition.key}: {n}" for n in from_lock(carnival, edition, locked).notices
+            )
+        try:
+            read_record(edition.announce_path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    editions = len(chosen)
+    what = ref or f"{len(carnivals)} carnival(s), {editions} edition(s)"
+    return [f"note: {n}" for n in notes] + [f"carnival: checked {what}: no problems"]
+
+
+def new_carnival(
+    settings: CarnivalSettings,
+    slug: str,
+    *,
+    organizer: Person,
+    title: str | None = None,
+    submit_email: str | None = None,
+) -> Path:
+    from .scaffold import new_carnival as write
+
+    return write(settings.path, slug, title=title, organizer=organizer, submit_email=submit_email)
+
+
+def new_edition(
+    settings: CarnivalSettings,
+    slug: str,
+    *,
+    title: str | None = None,
+    host: Person | None = None,
+    opens: dt.date | None = None,
+    deadline: dt.date | None = None,
+    date: dt.date | None = None,
+) -> tuple[Path, Edition]:
+    from .scaffold import new_edition as write
+
+    carnival = next((c for c in load(settings) if c.slug == slug), None)
+    if carnival is None:
+        raise UsageError(f"no carnival {slug!r}: create it with `carnival.new {slug}`")
+    return write(
+        carnival,
+        today=settings.today,
+        title=title,
+        host=host,
+        opens=opens,
+        deadline=deadline,
+        date=date,
+    )
+
+
+def submit(
+    settings: CarnivalSettings,
+    ref: str,
+    url: str,
+    *,
+    section: str | None = None,
+    note: str | None = None,
+    pick: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+):
+    """Read a submitted post and append it to the edition (see ``submit.submit``)."""
+    from .submit import submit as add
+
+    carnival, edition = find_edition(load(settings), ref)
+    with open_fetcher(settings) as fetcher:
+        return add(
+            carnival,
+            edition,
+            url,
+            fetcher,
+            today=settings.today,
+            section=section,
+            note=note,
+            pick=pick,
+            force=force,
+            dry_run=dry_run,
+        )
+
+
+def status(
+    settings: CarnivalSettings,
+    ref: str | None = None,
+    *,
+    site_url: str | None = None,
+    progress: Progress | None = None,
+):
+    """Each chosen edition's entries (resolved from the lock, else through the cache), whether
+    each post links back to the carnival under ``site_url``, what was announced, and its feeds'
+    history."""
+    from .announce import read_record
+    from .status import edition_status
+    from .webmention import links_to
+
+    carnivals = load(settings)
+    if ref and "/" in ref.strip("/"):
+        chosen = [find_edition(carnivals, ref)]
+    else:
+        picked = [c for c in carnivals if not ref or c.slug == ref.strip("/")]
+        if ref and not picked:
+            raise UsageError(f"no carnival {ref!r}")
+        chosen = [(c, e) for c in picked for e in c.editions]
+    hosted = [(c, e) for c, e in chosen if not e.external]
+    results = {e.key: r for c, e in hosted if (r := locked_result(c, e)) is not None}
+    results.update(resolve(settings, [(c, e) for c, e in hosted if e.key not in results], progress))
+    history = feedlog.read_log(settings.feed_log_path)
+    statuses = []
+    with open_fetcher(settings) as fetcher:
+        for carnival, edition in chosen:
+            result = results.get(edition.key)
+            notes = []
+            targets = [
+                absolute(site_url, edition_url(settings, carnival, edition)),
+                absolute(site_url, settings.urls["CARNIVAL_URL"].format(carnival=carnival.slug)),
+            ]
+            if site_url is None:
+                notes.append("links back not checked: no SITEURL (use the publish settings)")
+            links: dict[str, bool | None] = {}
+            for entry in result.entries if result else ():
+                page = fetcher.fetch(entry.url) if site_url else None
+                if page is None or not page.ok:
+                    links[entry.url] = None
+                    continue
+                base = page.final_url or entry.url
+                links[entry.url] = any(
+                    links_to(page.body, page.headers, base, t) for t in targets if t
+                )
+            try:
+                announced = read_record(edition.announce_path)
+            except ConfigError as exc:
+                announced = {}
+                notes.extend(exc.problems)
+            feed_urls = {e.feed_url for e in (result.entries if result else ()) if e.feed_url}
+            feed_urls |= {s.feed for s in edition.entries if s.feed}
+            if edition.tag:
+                feed_urls |= {p.feed or p.blog for p in carnival.contributors}
+            feeds = {u: history[u] for u in feed_urls if u in history}
+            holds = {u: h for u in feed_urls if (h := fetcher.cache.held_until(u))}
+            statuses.append(
+                edition_status(
+                    edition,
+                    carnival.full_title(edition),
+                    settings.today,
+                    result,
+                    links_back=links,
+                    announced=announced,
+                    feeds=feeds,
+                    holds=holds,
+                    notes=tuple(notes) + (result.notices if result else ()),
+                )
+            )
+    return statuses
+
+
+def announce(
+    settings: CarnivalSettings,
+    ref: str,
+    *,
+    site_url: str | None,
+    dry_run: bool = False,
+    resend: bool = False,
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+):
+    """Send a Webmention to every entry of a published edition (see ``announce.announce``)."""
+    from .announce import AnnounceTarget
+    from .announce import announce as send
+
+    carnival, edition = find_edition(load(settings), ref)
+    if edition.external:
+        raise Refused(
+            f"{edition.key} is hosted elsewhere ({edition.roundup_url}): its host announces it"
+        )
+    if edition.is_call(settings.today):
+        raise Refused(
+            f"{edition.key} is not published yet (its roundup comes out on {edition.date}): "
+            "announce it after publishing"
+        )
+    source = absolute(site_url, edition_url(settings, carnival, edition))
+    if source is None:
+        raise UsageError(
+            "announcing needs the site's public address: use the publish settings "
+            "(-s publishconf.py) where SITEURL is set"
+        )
+    result = locked_result(carnival, edition)
+    if result is None:
+        result = resolve(settings, [(carnival, edition)], progress)[edition.key]
+    targets = [
+        AnnounceTarget(
+            url=e.url, title=e.title, contributor=e.blog_name or e.contributor, author=e.author
+        )
+        for e in result.entries
+    ]
+    with open_fetcher(settings) as fetcher:
+        return send(
+            source,
+            targets,
+            edition.announce_path,
+            fetcher,
+            now=now or dt.datetime.now(dt.UTC),
+            dry_run=dry_run,
+            resend=resend,
+            edition=carnival.full_title(edition),
+        )

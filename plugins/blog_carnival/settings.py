@@ -90,6 +90,10 @@ class CarnivalSettings:
     def parse_cache_path(self) -> Path:
         return self.cache_path / "parsed"
 
+    @property
+    def feed_log_path(self) -> Path:
+        return self.cache_path / "feeds.json"
+
 
 def read_settings(
     pelican_settings: Mapping[str, object],

@@ -29,6 +29,31 @@ def _is_tracking(name: str) -> bool:
     return name.startswith("utm_") or name in TRACKING_PARAMS
 
 
+def clean_url(url: str) -> str:
+    """The URL to store for a post: scheme and host lower-cased, default port, fragment and
+    tracking parameters (``utm_*`` and friends) dropped; path and other parameters kept as
+    given. Never raises: junk in, the stripped text out."""
+    text = (url or "").strip()
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").lower().rstrip(".")
+        port = parts.port
+    except ValueError:
+        return text
+    if not parts.scheme or not host:
+        return text
+    scheme = parts.scheme.lower()
+    netloc = host if ":" not in host else f"[{host}]"
+    if port and port != {"http": 80, "https": 443}.get(scheme):
+        netloc = f"{netloc}:{port}"
+    if parts.username or parts.password:
+        return text  # credentials in a post URL: leave it alone, it will be refused anyway
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
 def canonical_url(url: str) -> str:
     """A key under which two spellings of the same post URL compare equal.
 
