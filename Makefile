@@ -7,13 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: build test lint bench clean help
+.PHONY: build test lint bench demo clean help
 
 help:
 	@echo "make build   build the site into output/ (offline works: locked editions need no network)"
 	@echo "make test    run every test (needs java and chromium; .ci/run installs them)"
 	@echo "make lint    ruff check and format check"
-	@echo "make bench   run the carnival benchmark"
+	@echo "make bench   run the benchmarks"
+	@echo "make demo    serve demo blogs on 127.0.0.1, build the site live from them, serve it on :8000"
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,7 @@ build: $(STAMP)
 	$(BIN)/invoke build
 
 test: $(STAMP) $(NODE_STAMP)
+	$(BIN)/invoke carnival.check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -38,5 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/carnival_bench.py
 	$(BIN)/python bench/hostile_bench.py
 
+demo: $(STAMP)
+	$(BIN)/invoke demo
+
 clean:
-	rm -rf output .carnival-cache
+	rm -rf output .carnival-cache .demo

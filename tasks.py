@@ -389,6 +389,99 @@ def sample_locks(c):
                 print(f"carnival: wrote {target.relative_to(ROOT)}")
 
 
+DEMO = ROOT / ".demo"
+DEMO_TODAY = "2027-01-20"  # edition 5's call is open; edition 3 is built live
+DEMO_FAILING = "/hiring-desk.example/feed.json"
+
+
+@task(
+    help={
+        "port": "port for the site (default 8000)",
+        "blogs_port": "first of five ports for the demo blogs (default 8101)",
+        "once": "build and print the addresses, then stop (for checking the demo itself)",
+    }
+)
+def demo(c, port=8000, blogs_port=8101, once=False):
+    """Serve the demo blogs on 127.0.0.1, build the site live from them, serve it. Ctrl-C stops."""
+    import functools
+    import http.server
+    import threading
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from sites_server import SitesServer, local_carnival
+
+    shutil.rmtree(DEMO, ignore_errors=True)
+    try:
+        blogs = SitesServer(first_port=int(blogs_port))
+    except OSError as exc:
+        raise Exit(
+            f"demo: cannot serve the demo blogs on ports {blogs_port}+: {exc}", code=1
+        ) from None
+    with blogs:
+        folder = local_carnival(blogs, ROOT / "carnival", DEMO / "carnival", locks=True)
+        (folder / "networking-carnival" / "003.lock.json").unlink()  # built live, not locked
+        blogs.fail[DEMO_FAILING] = 503  # one contributor's feed is down: see the report
+        conf = DEMO / "democonf.py"
+        conf.write_text(
+            f"""# Written by `invoke demo`: the site's settings, pointed at the demo blogs.
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from pelicanconf import *  # noqa: E402,F403
+
+PATH = {str(ROOT / "content")!r}
+THEME = {str(ROOT / "theme")!r}
+PLUGIN_PATHS = [{str(ROOT / "plugins")!r}]
+CARNIVAL_PATH = {str(folder)!r}
+CARNIVAL_CACHE_PATH = {str(DEMO / "cache")!r}
+CARNIVAL_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1"]
+CARNIVAL_TODAY = {DEMO_TODAY!r}
+""",
+            encoding="utf-8",
+        )
+        print(
+            f"demo: five contributor blogs on http://127.0.0.1:{blogs_port}..{int(blogs_port) + 4}"
+        )
+        print(f"demo: the feed {blogs.url_of(DEMO_FAILING)} fails on purpose (HTTP 503)")
+        print("demo: building the site, edition 3 fetched live from the blogs ...")
+        pelican_run(c, f"-s {shlex.quote(str(conf))}", output=str(DEMO / "output"))
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        handler = functools.partial(Quiet, directory=str(DEMO / "output"))
+        try:
+            site = http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), handler)
+        except OSError as exc:
+            raise Exit(f"demo: cannot serve the site on port {port}: {exc}", code=1) from None
+        base = f"http://127.0.0.1:{port}"
+        post = blogs.url("follow-up-notes.example", "/2027/01/thank-you-after-the-offer.html")
+        print(
+            f"""
+demo: open {base}/
+  the call for submissions  {base}/carnival/networking-carnival/5/
+  a roundup fetched live    {base}/carnival/networking-carnival/3/
+  the carnival's editions   {base}/carnival/networking-carnival/
+  (today is {DEMO_TODAY} in the demo; the build's report above names the failing feed)
+
+Try a submission in another terminal, then see where the edition stands:
+  .venv/bin/invoke carnival.submit networking-carnival/5 {post} --settings {conf.relative_to(ROOT)}
+  .venv/bin/invoke carnival.status -w networking-carnival/5 --settings {conf.relative_to(ROOT)}
+
+Ctrl-C stops the blogs and the site."""
+        )
+        with site:
+            thread = threading.Thread(target=site.serve_forever, daemon=True)
+            thread.start()
+            try:
+                if not once:
+                    threading.Event().wait()
+            except KeyboardInterrupt:
+                print("\ndemo: stopped")
+            finally:
+                site.shutdown()
+
+
 ns = Collection(
     clean,
     build,
@@ -402,6 +495,7 @@ ns = Collection(
     gh_pages,
     golden,
     pin,
+    demo,
 )
 carnival_tasks = Collection("carnival")
 for _task in (new, edition, submit, check, status, freeze, announce, sample_locks):
