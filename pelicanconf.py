@@ -88,6 +88,9 @@ CARNIVAL_MAX_BYTES = 10 * 1024 * 1024
 CARNIVAL_CONCURRENCY = 100
 CARNIVAL_USER_AGENT = "WarmIntroductionCarnival/1.0 (+https://warm-introduction.example/carnival/)"
 CARNIVAL_ALLOWED_PRIVATE_HOSTS = []
+# Our theme places the entry note itself (article.html) and styles the carnival in style.css.
+CARNIVAL_BADGE = "theme"
+CARNIVAL_STYLESHEET = ""
 
 DELETE_OUTPUT_DIRECTORY = False
 RELATIVE_URLS = True

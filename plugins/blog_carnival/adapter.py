@@ -1,6 +1,8 @@
 """The thin layer between the carnival core and Pelican: signals, Articles, the writer.
 
 - initialized: read settings and carnival files once; a bad file stops the build.
+- generator_init: the plugin's templates become the fallback after the theme's, so a
+  theme overrides any of them by shipping a template of the same name.
 - article_generator_pretaxonomy: resolve editions (locks, else fetch through the cache),
   add each hosted roundup as an Article (so it is in the index, archives and feeds),
   and mark our posts that were carnival entries.
@@ -16,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jinja2 import ChoiceLoader, FileSystemLoader
 from pelican import signals
 from pelican.contents import Article
 from pelican.generators import Generator
@@ -28,12 +31,14 @@ from .errors import ConfigError, StrictModeError
 from .model import Carnival, EditionResult
 from .progress import fetch_progress
 from .render import (
+    TEMPLATES,
+    badge_html,
+    body_environment,
     call_html,
     call_summary_html,
     carnival_view,
     edition_view,
     entry_notice,
-    opml_template,
     roundup_html,
     summary_html,
 )
@@ -53,6 +58,7 @@ class BuildState:
     results: dict[str, EditionResult] = field(default_factory=dict)
     articles: dict[str, list[Article]] = field(default_factory=dict)  # carnival slug -> roundups
     views: dict = field(default_factory=dict)
+    env: object = None  # the Jinja environment the bodies are rendered with
 
 
 def on_initialized(pelican) -> None:
@@ -68,11 +74,30 @@ def on_initialized(pelican) -> None:
     pelican.settings[STATE_KEY] = BuildState(settings=settings, carnivals=carnivals)
 
 
+def on_generator_init(generator) -> None:
+    """Look for templates in the theme first, then in the plugin (then Pelican's `simple`)."""
+    loader = generator.env.loader
+    ours = FileSystemLoader(str(TEMPLATES))
+    if isinstance(loader, ChoiceLoader):
+        if not any(getattr(x, "searchpath", None) == ours.searchpath for x in loader.loaders):
+            loader.loaders.insert(1, ours)
+    else:
+        generator.env.loader = ChoiceLoader([loader, ours])
+    generator.context.setdefault("CARNIVAL_STYLESHEET", _stylesheet(generator.settings))
+
+
+def _stylesheet(settings) -> str | None:
+    """Where the plugin's stylesheet is served (None when the site turned it off)."""
+    name = settings.get("CARNIVAL_STYLESHEET", "css/carnival.css")
+    return f"{settings.get('THEME_STATIC_DIR', 'theme')}/{name}" if name else None
+
+
 def on_pretaxonomy(generator) -> None:
     state: BuildState | None = generator.settings.get(STATE_KEY)
     if state is None:
         return
     today = state.settings.today
+    state.env = body_environment(generator.env)
     state.results, to_fetch = core.from_locks(state.carnivals, today)
     if to_fetch:
         with fetch_progress(console) as advance:
@@ -97,7 +122,11 @@ def on_pretaxonomy(generator) -> None:
 
 
 def _edition_article(generator, state, carnival, edition, view, *, content, **metadata) -> Article:
-    """An edition as a Pelican Article at its own URL: in post lists, archives and feeds."""
+    """An edition as a Pelican Article at its own URL: in post lists, archives and feeds.
+
+    Its title is HTML, as every Pelican title is (themes print titles unescaped): the host's
+    plain-text title is escaped once, as Markup, so an autoescaping theme does not escape it
+    again and feeds (which strip tags) keep every character."""
     settings = generator.settings
     urls = state.settings.urls
     fields = {"carnival": carnival.slug, "number": edition.number}
@@ -132,7 +161,7 @@ def _roundup_article(generator, state, carnival, edition, view) -> Article:
         carnival,
         edition,
         view,
-        content=roundup_html(carnival, edition, result),
+        content=roundup_html(carnival, edition, result, state.env),
         title=eview.full_title,
         date=eview.date,
         summary=summary_html(carnival, edition, result),
@@ -150,7 +179,7 @@ def _call_article(generator, state, carnival, edition, view) -> Article:
         carnival,
         edition,
         view,
-        content=call_html(call),
+        content=call_html(call, state.env),
         title=f"Call for submissions: {call.full_title}",
         date=dt.datetime.combine(edition.opens, dt.time(9, 0), tzinfo=dt.UTC),
         summary=call_summary_html(call),
@@ -161,24 +190,55 @@ def _call_article(generator, state, carnival, edition, view) -> Article:
 
 
 def _mark_entries(articles, by_key, state: BuildState) -> None:
-    """Posts with `Carnival: <carnival>/<number>` say so and link to the roundup."""
+    """Posts with `Carnival: <carnival>/<number>` say so and link to the roundup.
+
+    Set (or cleared) on every post in every build: with Pelican's content cache an Article
+    comes back from the last build with the attributes it had then.
+    """
+    placement = state.settings.badge
+    site_url = str(articles[0].settings.get("SITEURL") or "") if articles else ""
     for article in articles:
-        ref = article.metadata.get("carnival")
-        if not isinstance(ref, str) or getattr(article, "template", "") == "roundup":
+        if hasattr(article, "edition"):  # a roundup or call of ours
             continue
-        found = by_key.get(ref.strip().strip("/"))
-        if found is None:
+        notice = None
+        ref = article.metadata.get("carnival")
+        found = by_key.get(ref.strip().strip("/")) if isinstance(ref, str) else None
+        if isinstance(ref, str) and found is None:
             logger.warning(
                 "carnival: %s names carnival %r, which no carnival/ file defines",
                 article.source_path,
                 ref,
             )
-            continue
-        carnival, edition = found
-        url = edition.roundup_url or state.settings.urls["CARNIVAL_EDITION_URL"].format(
-            carnival=carnival.slug, number=edition.number
+        if found is not None:
+            carnival, edition = found
+            url = edition.roundup_url or state.settings.urls["CARNIVAL_EDITION_URL"].format(
+                carnival=carnival.slug, number=edition.number
+            )
+            notice = entry_notice(carnival, edition, url, edition.external)
+        article.carnival_entry = notice
+        article.carnival_badge = (
+            badge_html(_linkable(notice, site_url), state.env) if notice else None
         )
-        article.carnival_entry = entry_notice(carnival, edition, url, edition.external)
+        if placement == "end":
+            _append_badge(article)
+
+
+def _linkable(notice: dict, site_url: str) -> dict:
+    """The badge is rendered once per post and may travel in feeds: its link is absolute under
+    SITEURL, or root-relative when there is none (development)."""
+    if notice["external"]:
+        return notice
+    return {**notice, "url": f"{site_url.rstrip('/')}/{notice['url']}"}
+
+
+def _append_badge(article) -> None:
+    """Default placement for themes that do not place `article.carnival_badge` themselves:
+    at the end of the post's content (so feeds carry it too). Always rebuilt from the post's
+    own content, never appended twice."""
+    own = getattr(article, "_carnival_own_content", None)
+    if own is None:
+        own = article._carnival_own_content = article._content
+    article._content = own + (article.carnival_badge or "")
 
 
 class CarnivalGenerator(Generator):
@@ -192,6 +252,20 @@ class CarnivalGenerator(Generator):
         if state is None or not state.carnivals:
             return
         urls = state.settings.urls
+        stylesheet = _stylesheet(self.settings)
+        theme_has_one = (
+            stylesheet
+            and (
+                Path(self.theme) / "static" / self.settings.get("CARNIVAL_STYLESHEET", "")
+            ).is_file()
+        )
+        if stylesheet and not theme_has_one:
+            writer.write_file(
+                stylesheet,
+                state.env.get_template("carnival.css"),
+                self.context,
+                relative_urls=False,
+            )
         views = [state.views[c.slug] for c in state.carnivals if c.slug in state.views]
         writer.write_file(
             urls["CARNIVALS_SAVE_AS"],
@@ -221,7 +295,7 @@ class CarnivalGenerator(Generator):
                 )
             writer.write_file(
                 view.opml_url,
-                opml_template(),
+                state.env.get_template("carnival_contributors.opml"),
                 self.context,
                 relative_urls=False,
                 carnival=view,
@@ -247,6 +321,7 @@ def on_finalized(pelican) -> None:
 
 def register() -> None:
     signals.initialized.connect(on_initialized)
+    signals.generator_init.connect(on_generator_init)
     signals.article_generator_pretaxonomy.connect(on_pretaxonomy)
     signals.get_generators.connect(get_generators)
     signals.finalized.connect(on_finalized)

@@ -1,8 +1,10 @@
-"""Turn resolved editions into template context and the roundup body HTML.
+"""Turn resolved editions into template context and the roundup and call bodies.
 
-The body is rendered here (Jinja2 with autoescape, our own small template) so the
-same HTML serves the roundup page and every feed; the theme only frames it. Host
-Markdown goes through the same allow-list sanitizer as feed HTML.
+The bodies are rendered here, so the same HTML serves the page and every feed; the theme
+only frames them. They are Jinja2 templates of the plugin's (``templates/``), which a theme
+overrides by shipping one of the same name: the adapter passes an environment whose loader
+looks in the theme first. Rendering always autoescapes, whatever the site's own Jinja settings.
+Host Markdown goes through the same allow-list sanitizer as feed HTML.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
 import markdown
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from .model import Carnival, Contributor, Edition, EditionResult, RoundupEntry
@@ -26,14 +28,18 @@ from .textutil import fold
 TEMPLATES = Path(__file__).parent / "templates"
 
 
+BODY_OPTIONS = dict(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    """The plugin's own templates only (for use without Pelican)."""
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), **BODY_OPTIONS)
+
+
+def body_environment(site_env: Environment) -> Environment:
+    """The site's environment (theme templates first, then the plugin's), always escaping."""
+    return site_env.overlay(**BODY_OPTIONS)
 
 
 def markdown_html(text: str | None, base: str | None = None) -> Markup:
@@ -244,9 +250,10 @@ def call_view(
     )
 
 
-def call_html(call: CallView) -> str:
+def call_html(call: CallView, env: Environment | None = None) -> str:
     """The call's body, shared by its page and every feed that carries it."""
-    return _env().get_template("call_body.html").render(call=call, long_date=long_date)
+    template = (env or _env()).get_template("carnival_call_body.html")
+    return template.render(call=call, long_date=long_date)
 
 
 def call_summary_html(call: CallView) -> str:
@@ -306,7 +313,9 @@ def upcoming_text(carnival: Carnival, edition: Edition) -> str | None:
     )
 
 
-def roundup_html(carnival: Carnival, edition: Edition, result: EditionResult) -> str:
+def roundup_html(
+    carnival: Carnival, edition: Edition, result: EditionResult, env: Environment | None = None
+) -> str:
     """The roundup body: intro, sections in the host's order, entries, and what comes next."""
     groups = []
     for name, entries in order(list(result.entries), edition.sections):
@@ -331,8 +340,8 @@ def roundup_html(carnival: Carnival, edition: Edition, result: EditionResult) ->
     later = [e for e in carnival.editions if e.number > edition.number]
     how = later[0].how_to_submit if later else None
     return (
-        _env()
-        .get_template("roundup_body.html")
+        (env or _env())
+        .get_template("carnival_roundup_body.html")
         .render(
             intro_html=markdown_html(edition.intro),
             groups=groups,
@@ -362,6 +371,6 @@ def entry_notice(carnival: Carnival, edition: Edition, url: str, external: bool)
     }
 
 
-def opml_template():
-    """The OPML of a carnival's contributors (a plugin template, written by Pelican's writer)."""
-    return _env().get_template("contributors.opml")
+def badge_html(notice: dict, env: Environment | None = None) -> Markup:
+    """The note on a post that was an entry in a carnival (``carnival_badge.html``)."""
+    return Markup((env or _env()).get_template("carnival_badge.html").render(entry=notice))

@@ -36,6 +36,11 @@ DEFAULTS: dict[str, object] = {
     "CARNIVALS_URL": "carnival/",
     "CARNIVALS_SAVE_AS": "carnival/index.html",
     "CARNIVAL_CATEGORY": "Carnival",
+    # Where a post that was an entry shows its note: "end" appends it to the post's content
+    # (any theme, and feeds); "theme" only sets `article.carnival_badge` for the theme to place.
+    "CARNIVAL_BADGE": "end",
+    # The plugin's stylesheet, under the theme's static folder; "" when the theme styles it all.
+    "CARNIVAL_STYLESHEET": "css/carnival.css",
     # "Today" for deciding which editions are still calls for submissions: a date (or
     # "2026-12-01"); None means the clock. The CARNIVAL_TODAY environment variable is read
     # when the setting is None, so a build or a test can pin the day without editing files.
@@ -67,6 +72,7 @@ class CarnivalSettings:
     excerpt_words: int
     urls: Mapping[str, str]
     today: dt.date
+    badge: str = "end"
 
     @property
     def fetch(self) -> FetchSettings:
@@ -143,6 +149,11 @@ def read_settings(
             problems.append(f"setting CARNIVAL_TODAY must be a date like 2026-12-01, got {value!r}")
             return (clock or (lambda: dt.datetime.now(dt.UTC)))().date()
 
+    badge = str(merged["CARNIVAL_BADGE"])
+    if badge not in ("end", "theme"):
+        problems.append(f"setting CARNIVAL_BADGE must be 'end' or 'theme', got {badge!r}")
+        badge = "end"
+
     hosts = merged["CARNIVAL_ALLOWED_PRIVATE_HOSTS"]
     if isinstance(hosts, str):
         hosts = [h for h in hosts.replace(",", " ").split() if h]
@@ -165,6 +176,7 @@ def read_settings(
             if k.endswith(("_URL", "_SAVE_AS", "_ATOM", "_RSS", "_OPML"))
         },
         today=today(),
+        badge=badge,
     )
     if problems:
         raise ConfigError(problems)
