@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, FileSystemLoader
+from markupsafe import Markup
 from pelican import signals
 from pelican.contents import Article
 from pelican.generators import Generator
@@ -162,7 +163,7 @@ def _roundup_article(generator, state, carnival, edition, view) -> Article:
         edition,
         view,
         content=roundup_html(carnival, edition, result, state.env),
-        title=eview.full_title,
+        title=Markup.escape(eview.full_title),
         date=eview.date,
         summary=summary_html(carnival, edition, result),
         template="roundup",
@@ -180,7 +181,7 @@ def _call_article(generator, state, carnival, edition, view) -> Article:
         edition,
         view,
         content=call_html(call, state.env),
-        title=f"Call for submissions: {call.full_title}",
+        title=Markup.escape(f"Call for submissions: {call.full_title}"),
         date=dt.datetime.combine(edition.opens, dt.time(9, 0), tzinfo=dt.UTC),
         summary=call_summary_html(call),
         template="call",

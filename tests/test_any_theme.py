@@ -1,0 +1,155 @@
+"""Any Pelican site can host a carnival: the plugin's own templates fit inside Pelican's default
+theme (notmyidea) and `simple`, a theme overrides any of them by name, and nothing a feed or a
+host writes reaches the page unescaped, whatever the site's autoescape setting."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import feedparser
+import pytest
+from conftest import ROOT
+from quickstart_site import write_site
+from safety import scan_site
+from sites_server import SitesServer
+
+pytestmark = pytest.mark.site
+
+POST = "/2026/11/reading-list.html"
+LAYOUT = {None: '<header id="banner"', "simple": "<hgroup><h1>"}  # each theme's own markup
+
+
+@pytest.fixture(scope="module")
+def server():
+    with SitesServer() as running:
+        yield running
+
+
+def build(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pelican", "content", "-s", "pelicanconf.py", "-o", "output"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "300"},
+    )
+
+
+def site(server, folder: Path, theme: str | None = None, extra: str = "") -> Path:
+    write_site(
+        folder,
+        feed_url=server.url("coffee-and-careers.example", "/feed.xml"),
+        post_url=server.url("coffee-and-careers.example", POST),
+        theme=theme,
+        plugin_path=str(ROOT / "plugins"),
+        extra_settings=extra,
+    )
+    proc = build(folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return folder / "output"
+
+
+def read(out: Path, path: str) -> str:
+    return (out / path).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("theme", [None, "simple"], ids=["notmyidea", "simple"])
+def test_roundups_index_and_feeds_render_inside_the_theme(server, tmp_path, theme):
+    out = site(server, tmp_path, theme)
+    one = read(out, "carnival/quick-carnival/1/index.html")
+    two = read(out, "carnival/quick-carnival/2/index.html")
+    index = read(out, "carnival/quick-carnival/index.html")
+    for page in (one, two, index, read(out, "carnival/index.html")):
+        assert LAYOUT[theme] in page  # the theme's own frame around the plugin's content
+        assert "theme/css/carnival.css" in page
+    assert "Locked &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; one</a>" in one
+    assert "<h1>The Quick Carnival #1: Links &amp; &lt;lists&gt;</h1>" in one
+    assert f'<a href="{server.url("coffee-and-careers.example", POST)}">' in two
+    assert "roundup-entry" in two and "Worth it." in one
+    assert "#2: Fetched live" in index and "The Quick Carnival" in index
+    assert (out / "theme/css/carnival.css").is_file()
+    for name in ("atom.xml", "rss.xml"):
+        feed = feedparser.parse((out / "carnival/quick-carnival" / name).read_bytes())
+        assert not feed.bozo and len(feed.entries) == 2
+        titles = {e.title for e in feed.entries}
+        assert "The Quick Carnival #1: Links & <lists>" in titles  # nothing stripped
+    # the post that was an entry says so, in the page and in what feeds carry
+    post = read(out, "my-entry.html")
+    assert 'class="carnival-badge"' in post
+    assert 'href="/carnival/quick-carnival/1/"' in post
+
+
+@pytest.mark.parametrize("theme", [None, "simple"], ids=["notmyidea", "simple"])
+def test_no_script_from_a_feed_reaches_any_page_whatever_the_autoescape_setting(
+    server, tmp_path, theme
+):
+    out = site(server, tmp_path, theme)  # Pelican's default: autoescape off
+    assert scan_site(out) == []  # pages and feeds, parsed as a browser and a reader would
+    for page in out.rglob("*.html"):
+        assert "<script>alert" not in page.read_text(encoding="utf-8"), page
+
+
+def test_a_theme_template_overrides_the_plugins_default(server, tmp_path):
+    theme = tmp_path / "mytheme"
+    (theme / "templates").mkdir(parents=True)
+    (theme / "static" / "css").mkdir(parents=True)
+    (theme / "static" / "css" / "carnival.css").write_text("/* the theme's own */\n")
+    (theme / "templates" / "base.html").write_text(
+        "<!doctype html><html><head>{% block head %}<title>t</title>{% endblock %}</head>"
+        "<body class='mine'>{% block content %}{% endblock %}</body></html>"
+    )
+    for name in (
+        "index",
+        "article",
+        "page",
+        "archives",
+        "tags",
+        "categories",
+        "authors",
+        "tag",
+        "category",
+        "author",
+        "period_archives",
+    ):
+        (theme / "templates" / f"{name}.html").write_text("{% extends 'base.html' %}")
+    (theme / "templates" / "carnival_roundup_body.html").write_text(
+        textwrap.dedent(
+            """\
+            <div class="my-roundup">{% for g in groups %}{% for e in g.entries %}
+            <p class="mine"><a href="{{ e.url }}">{{ e.title }}</a></p>{% endfor %}{% endfor %}</div>
+            """
+        )
+    )
+    (theme / "templates" / "carnival_index.html").write_text(
+        "{% extends 'base.html' %}{% block content %}<h1 class='my-index'>{{ carnival.title }}</h1>"
+        "{% endblock %}"
+    )
+    out = site(server, tmp_path / "site", str(theme))
+    one = read(out, "carnival/quick-carnival/1/index.html")
+    assert '<div class="my-roundup">' in one and "roundup-entries" not in one
+    assert "Locked &lt;script&gt;" in one  # the override is autoescaped too
+    assert "<body class='mine'>" in one  # the plugin's roundup.html, inside this theme
+    assert "<h1 class='my-index'>The Quick Carnival</h1>" in read(
+        out, "carnival/quick-carnival/index.html"
+    )
+    feed = feedparser.parse((out / "carnival/quick-carnival/atom.xml").read_bytes())
+    assert all("my-roundup" in e.content[0].value for e in feed.entries)  # pages and feeds agree
+    assert read(out, "theme/css/carnival.css") == "/* the theme's own */\n"
+
+
+def test_the_badge_can_be_left_to_the_theme(server, tmp_path):
+    out = site(server, tmp_path, None, extra='CARNIVAL_BADGE = "theme"\n')
+    assert "carnival-badge" not in read(out, "my-entry.html")
+
+
+def test_our_own_theme_overrides_every_plugin_page_template():
+    ours = {p.name for p in (ROOT / "theme" / "templates").glob("*.html")}
+    plugin = {p.name for p in (ROOT / "plugins/blog_carnival/templates").glob("*.html")}
+    pages = {"roundup.html", "call.html", "carnival_index.html", "carnivals.html"}
+    assert pages <= plugin and pages <= ours
+    assert not re.search(r"carnival_base", (ROOT / "theme/templates/roundup.html").read_text())
