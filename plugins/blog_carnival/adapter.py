@@ -125,9 +125,9 @@ def on_pretaxonomy(generator) -> None:
 def _edition_article(generator, state, carnival, edition, view, *, content, **metadata) -> Article:
     """An edition as a Pelican Article at its own URL: in post lists, archives and feeds.
 
-    Its title is HTML, as every Pelican title is (themes print titles unescaped): the host's
-    plain-text title is escaped once, as Markup, so an autoescaping theme does not escape it
-    again and feeds (which strip tags) keep every character."""
+    Pelican's themes print titles unescaped and its feeds strip tags from them, treating them
+    as HTML: the host's plain-text title is escaped once, as Markup, so it shows as written in
+    any theme (an autoescaping one does not escape it again) and in feeds."""
     settings = generator.settings
     urls = state.settings.urls
     fields = {"carnival": carnival.slug, "number": edition.number}
