@@ -76,7 +76,8 @@ DISPLAY_PAGES_ON_MENU = True
 DISPLAY_CATEGORIES_ON_MENU = False
 
 PLUGIN_PATHS = ["plugins"]
-PLUGINS = ["blog_carnival"]
+# neighbors (pelican-neighbors): each post's newer/older post, found once per build.
+PLUGINS = ["blog_carnival", "neighbors"]
 
 # Carnival host (defaults live in plugins/blog_carnival/settings.py).
 CARNIVAL_PATH = "carnival"

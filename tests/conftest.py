@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SITE_PARTS = ("content", "theme", "plugins", "carnival", "pelicanconf.py")
+
+
+def copy_site(dest: Path) -> Path:
+    """A copy of the project's site (content, theme, plugins, carnival, settings) to change."""
+    dest.mkdir(parents=True)
+    for name in SITE_PARTS:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
 
 
 def build_site(
