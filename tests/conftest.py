@@ -33,9 +33,15 @@ def build_site(
     extra: dict[str, str] | None = None,
     cwd: Path = ROOT,
     env: dict[str, str] | None = None,
+    cache: Path | None = None,
 ) -> subprocess.CompletedProcess:
-    """Build a site with Pelican in a subprocess (fresh plugin state), return the process."""
+    """Build a site with Pelican in a subprocess (fresh plugin state), return the process.
+
+    Pelican's content cache goes to `cache`, by default a folder beside `output`, never the
+    working tree's cache/."""
+    cache = cache or output.parent / f"{output.name}.pelican-cache"
     cmd = [sys.executable, "-m", "pelican", "content", "-s", settings, "-o", str(output)]
+    cmd += ["--cache-path", str(cache)]
     if extra:  # one -e with every pair: Pelican keeps only the last -e it is given
         cmd += ["-e", *(f"{key}={value}" for key, value in extra.items())]
     run_env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "400", **(env or {})}
