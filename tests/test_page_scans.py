@@ -1,5 +1,7 @@
-"""Each post's Older/Newer links, found once per build, are the ones the old template found by
-walking the whole site-wide list on every page: same posts, same roundups, same ties."""
+"""Pages do work proportional to what they show, with the output of the templates that scanned
+the whole site on every page: each post's Older/Newer links (found once per build instead of a
+walk over the site-wide list: same posts, same roundups, same ties) and the footer's copyright
+years (the first and last year archive instead of a map over all of them)."""
 
 from __future__ import annotations
 
@@ -36,8 +38,13 @@ WALKING_POST_NAV = """{% block post_nav %}
 {% endif %}
 {% endblock post_nav %}"""
 
+# The footer's years as base.html found them (a map, a min and a max over every year, per page).
+SCANNING_YEARS = """    {% set years = (period_archives['year'] if period_archives is defined and period_archives and 'year' in period_archives else [])|map(attribute='period_num')|map('first')|list %}
+"""
+
 # Dates that tie with each other and with the roundups (editions 1 and 3), around both.
 DATES = [
+    "2024-05-01 10:00",
     "2026-09-02 18:00",
     "2026-09-03 00:00",
     "2026-09-03 00:00",
@@ -54,7 +61,7 @@ DATES = [
 def add_posts(site: Path) -> None:
     posts = site / "content" / "posts"
     for i, date in enumerate(DATES):
-        status = {3: "hidden", 6: "draft"}.get(i, "published")
+        status = {4: "hidden", 7: "draft"}.get(i, "published")
         (posts / f"nav-{i}.md").write_text(
             f"Title: Neighbour test {i}\nDate: {date}\nCategory: Networking\n"
             f"Tags: nav-{i % 3}\nSlug: nav-{i}\nStatus: {status}\n\n"
@@ -63,18 +70,28 @@ def add_posts(site: Path) -> None:
         )
 
 
-def test_neighbours_match_the_site_wide_list(tmp_path):
+def replace(path: Path, start: str, end: str, new: str) -> None:
+    """Replace the text from `start` to the end of `end` (inclusive) in a template."""
+    text = path.read_text(encoding="utf-8")
+    a = text.index(start)
+    b = text.index(end, a) + len(end)
+    path.write_text(text[:a] + new + text[b:], encoding="utf-8")
+
+
+def test_pages_match_the_scanning_templates(tmp_path):
     ours = copy_site(tmp_path / "ours")
     add_posts(ours)
     walking = copy_site(tmp_path / "walking")
     add_posts(walking)
-    article = walking / "theme/templates/article.html"
-    text = article.read_text(encoding="utf-8")
-    start, end = text.index("{% block post_nav %}"), text.index("{% endblock post_nav %}")
-    article.write_text(
-        text[:start] + WALKING_POST_NAV + text[end + len("{% endblock post_nav %}") :],
-        encoding="utf-8",
+    templates = walking / "theme/templates"
+    replace(
+        templates / "article.html",
+        "{% block post_nav %}",
+        "{% endblock post_nav %}",
+        WALKING_POST_NAV,
     )
+    replace(templates / "base.html", "    {#- The first and last year", "else [] %}\n", "")
+    replace(templates / "base.html", "    {% set years =", "else [] %}\n", SCANNING_YEARS)
     built = {}
     for name, site in (("ours", ours), ("walking", walking)):
         out = tmp_path / f"out-{name}"
@@ -85,9 +102,10 @@ def test_neighbours_match_the_site_wide_list(tmp_path):
     pages = {k: v.decode() for k, v in built["ours"].items() if k.endswith(".html")}
     # the comparison covers the cases that matter: roundups as neighbours, a hidden post
     # and a draft (no links), a post with only a newer or only an older neighbour
-    assert 'href="../../carnival/networking-carnival/1/" rel="next"' in pages["2026/09/nav-1.html"]
-    assert 'href="../../carnival/networking-carnival/3/" rel="prev"' in pages["2026/11/nav-8.html"]
-    assert "post-nav" not in pages["2026/09/nav-3.html"]
-    assert "post-nav" not in pages["drafts/nav-6.html"]
-    assert "post-nav" in pages["2027/02/nav-9.html"]
-    assert 'rel="next"' not in pages["2027/02/nav-9.html"]
+    assert 'href="../../carnival/networking-carnival/1/" rel="next"' in pages["2026/09/nav-2.html"]
+    assert 'href="../../carnival/networking-carnival/3/" rel="prev"' in pages["2026/11/nav-9.html"]
+    assert "post-nav" not in pages["2026/09/nav-4.html"]
+    assert "post-nav" not in pages["drafts/nav-7.html"]
+    assert "post-nav" in pages["2027/02/nav-10.html"]
+    assert 'rel="next"' not in pages["2027/02/nav-10.html"]
+    assert "© 2024–2027 Marisol Quint." in pages["index.html"]
