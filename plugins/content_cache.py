@@ -6,16 +6,21 @@ CONTENT_CACHING_LAYER "reader") and drops an entry only when that file's stamp c
 TIMEZONE, slug rules; the pickled Tag and Category objects even keep the old settings), nor a new
 Pelican or Markdown release. This plugin points CACHE_PATH at a folder named after a hash of the
 settings and of those versions, and after a build that succeeded removes the folders of other
-fingerprints. Articles themselves are never cached at this layer: every build makes them anew
+fingerprints. Pelican writes a cache file in place and a damaged one (a build killed while
+saving it) stops every later build with a traceback, so each file is checked before Pelican
+loads it and a damaged one is removed with a warning. Articles themselves are never cached at this layer: every build makes them anew
 from the cached reading, so what plugins attach to them (carnival_entry, neighbours) is fresh.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import importlib.metadata
 import logging
 import os
+import pickle
 import re
 import shutil
 from collections.abc import Mapping
@@ -83,6 +88,36 @@ def on_initialized(pelican) -> None:
         return
     base = settings.setdefault(BASE_KEY, settings["CACHE_PATH"])
     settings["CACHE_PATH"] = os.path.join(base, fingerprint(settings))
+    if settings.get("LOAD_CONTENT_CACHE"):
+        discard_damaged(settings["CACHE_PATH"], gzipped=settings.get("GZIP_CACHE", True))
+
+
+def discard_damaged(folder: str, *, gzipped: bool) -> None:
+    """Remove cache files that would not load: gzip checks its CRC and length when read to the
+    end, which a file cut short by a killed build fails; an uncompressed one is unpickled."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return  # no cache yet
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            if gzipped:
+                with gzip.open(path, "rb") as f:
+                    while f.read(1 << 20):
+                        pass
+            else:
+                with open(path, "rb") as f:
+                    pickle.load(f)
+        except Exception as exc:  # any failure means Pelican's own load would fail too
+            logger.warning(
+                "content_cache: %s is damaged (%s: %s); its files are read afresh",
+                path,
+                type(exc).__name__,
+                exc,
+            )
+            with contextlib.suppress(OSError):
+                os.remove(path)
 
 
 def on_readers_init(readers) -> None:

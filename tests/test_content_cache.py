@@ -180,6 +180,22 @@ def test_changed_edition_updates_the_badge_of_a_cached_post(site):
     assert "Networking for a job search" not in text
 
 
+def test_damaged_cache_is_discarded_with_a_warning(site):
+    """A build killed while Pelican saved its cache leaves the file cut short: Pelican alone
+    would stop every later build with a traceback (EOFError from gzip)."""
+    first = build(site, "first")
+    (folder,) = (site / "cache").iterdir()
+    path = folder / "ArticlesGenerator-Readers"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    out = site.parent / "second"
+    proc = build_site(out, cwd=site, cache=site / "cache", env={"CARNIVAL_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = " ".join((proc.stdout + proc.stderr).split())
+    assert "content_cache:" in log and "ArticlesGenerator-Readers is damaged (EOFError" in log
+    assert tree(out) == tree(first)
+    assert build(site, "third")  # the cache written by the second build loads again
+
+
 def test_fingerprint_follows_reading_settings_only():
     from content_cache import fingerprint
 
