@@ -13,7 +13,7 @@ help:
 	@echo "make build   build the site into output/ (offline works: locked editions need no network)"
 	@echo "make test    run every test (needs java and chromium; .ci/run installs them)"
 	@echo "make lint    ruff check and format check"
-	@echo "make bench   run the carnival benchmark"
+	@echo "make bench   run the carnival and site benchmarks"
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/carnival_bench.py
 	$(BIN)/python bench/hostile_bench.py
+	$(BIN)/python bench/site_bench.py
 
 clean:
-	rm -rf output .carnival-cache
+	rm -rf output .carnival-cache cache
