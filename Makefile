@@ -13,7 +13,7 @@ help:
 	@echo "make build   build the site into output/ (offline works: locked editions need no network)"
 	@echo "make test    run every test (needs java and chromium; .ci/run installs them)"
 	@echo "make lint    ruff check and format check"
-	@echo "make bench   run the benchmarks"
+	@echo "make bench   run the carnival and site benchmarks"
 	@echo "make demo    serve demo blogs on 127.0.0.1, build the site live from them, serve it on :8000"
 
 $(STAMP): requirements.txt
@@ -39,9 +39,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/carnival_bench.py
 	$(BIN)/python bench/hostile_bench.py
+	$(BIN)/python bench/site_bench.py
 
 demo: $(STAMP)
 	$(BIN)/invoke demo
 
 clean:
-	rm -rf output .carnival-cache .demo
+	rm -rf output .carnival-cache cache .demo

@@ -76,7 +76,9 @@ DISPLAY_PAGES_ON_MENU = True
 DISPLAY_CATEGORIES_ON_MENU = False
 
 PLUGIN_PATHS = ["plugins"]
-PLUGINS = ["blog_carnival"]
+# neighbors (pelican-neighbors): each post's newer/older post, found once per build.
+# content_cache: one content cache per settings fingerprint (see below).
+PLUGINS = ["blog_carnival", "neighbors", "content_cache"]
 
 # Carnival host (defaults live in plugins/blog_carnival/settings.py).
 CARNIVAL_PATH = "carnival"
@@ -94,4 +96,14 @@ CARNIVAL_STYLESHEET = ""
 
 DELETE_OUTPUT_DIRECTORY = False
 RELATIVE_URLS = True
-LOAD_CONTENT_CACHE = False
+
+# Content cache for a host's repeated builds (publishconf.py builds from scratch): what the
+# readers made of each file (HTML and metadata), reused while the file's bytes are the same.
+# Articles are made anew from it every build, so plugins' additions to them are never stale;
+# content_cache keeps the cache under cache/<settings fingerprint>/ so a changed setting or
+# package release starts a fresh one. The theme is not cached: it renders every build.
+CACHE_CONTENT = True
+LOAD_CONTENT_CACHE = True
+CONTENT_CACHING_LAYER = "reader"
+CHECK_MODIFIED_METHOD = "sha256"
+CACHE_PATH = "cache"

@@ -10,3 +10,6 @@ SITEURL = os.environ.get("SITEURL", "https://warm-introduction.example")
 FEED_DOMAIN = SITEURL
 RELATIVE_URLS = False
 DELETE_OUTPUT_DIRECTORY = True
+# A published build reads every file afresh and leaves no cache behind.
+CACHE_CONTENT = False
+LOAD_CONTENT_CACHE = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 TODAY = "2026-12-01"
 os.environ["CARNIVAL_TODAY"] = TODAY
 
+SITE_PARTS = ("content", "theme", "plugins", "carnival", "pelicanconf.py")
+
+
+def copy_site(dest: Path) -> Path:
+    """A copy of the project's site (content, theme, plugins, carnival, settings) to change."""
+    dest.mkdir(parents=True)
+    for name in SITE_PARTS:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
 
 def build_site(
     output: Path,
@@ -23,9 +38,15 @@ def build_site(
     extra: dict[str, str] | None = None,
     cwd: Path = ROOT,
     env: dict[str, str] | None = None,
+    cache: Path | None = None,
 ) -> subprocess.CompletedProcess:
-    """Build a site with Pelican in a subprocess (fresh plugin state), return the process."""
+    """Build a site with Pelican in a subprocess (fresh plugin state), return the process.
+
+    Pelican's content cache goes to `cache`, by default a folder beside `output`, never the
+    working tree's cache/."""
+    cache = cache or output.parent / f"{output.name}.pelican-cache"
     cmd = [sys.executable, "-m", "pelican", "content", "-s", settings, "-o", str(output)]
+    cmd += ["--cache-path", str(cache)]
     if extra:  # one -e with every pair: Pelican keeps only the last -e it is given
         cmd += ["-e", *(f"{key}={value}" for key, value in extra.items())]
     run_env = {**os.environ, "PYTHONHASHSEED": "0", "COLUMNS": "400", **(env or {})}

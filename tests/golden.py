@@ -27,6 +27,8 @@ def build_golden(output: Path, extra: dict[str, str] | None = None) -> subproces
         str(GOLDEN / "goldenconf.py"),
         "-o",
         str(output),
+        "--cache-path",  # Pelican's content cache, out of the working tree
+        str(output.parent / "pelican-cache"),
         "-e",
         f'CARNIVAL_CACHE_PATH="{output.parent / "cache"}"',
         *(f"{key}={value}" for key, value in (extra or {}).items()),
