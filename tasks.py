@@ -50,8 +50,9 @@ def pelican_run(
 
 @task
 def clean(c):
-    """Remove generated files."""
+    """Remove generated files (the output and the content cache)."""
     shutil.rmtree(ROOT / CONFIG["deploy_path"], ignore_errors=True)
+    shutil.rmtree(ROOT / "cache", ignore_errors=True)
 
 
 @task(
@@ -389,6 +390,81 @@ def sample_locks(c):
                 print(f"carnival: wrote {target.relative_to(ROOT)}")
 
 
+@task(
+    help={
+        "post": "the post's slug (its URL's last part), or a roundup's <carnival>-<number>",
+        "author": "the commenter's name (an e-mail gives it from its From line)",
+        "url": "the commenter's own site",
+        "email": "the commenter's address (never published)",
+        "text": "the comment, as Markdown",
+        "file": "a file holding the comment",
+        "mail": "an e-mail message (.eml) to take the comment from",
+        "reply_to": "the id of the comment this answers",
+        "settings": SETTINGS_HELP,
+    }
+)
+def comments_add(
+    c,
+    post,
+    author=None,
+    url=None,
+    email=None,
+    text=None,
+    file=None,
+    mail=None,
+    reply_to=None,
+    settings=None,
+):
+    """File a comment; the spam rules judge it (spam, pending, or approved when trusted)."""
+    from blog_carnival.cli import run_comments_add
+
+    _done(
+        run_comments_add(
+            settings,
+            post,
+            author=author,
+            url=url,
+            email=email,
+            text=text,
+            file=file,
+            mail=mail,
+            reply_to=reply_to,
+        )
+    )
+
+
+@task(help={"settings": SETTINGS_HELP})
+def comments_pending(c, settings=None):
+    """List the comments waiting for you."""
+    from blog_carnival.cli import run_comments_pending
+
+    _done(run_comments_pending(settings))
+
+
+@task(help={"id": "the comment's id (see comments.pending)", "settings": SETTINGS_HELP})
+def comments_approve(c, id, settings=None):
+    """Publish a comment."""
+    from blog_carnival.cli import run_comments_status
+
+    _done(run_comments_status(settings, id, "approved"))
+
+
+@task(help={"id": "the comment's id (see comments.pending)", "settings": SETTINGS_HELP})
+def comments_spam(c, id, settings=None):
+    """Mark a comment as spam: it is never published."""
+    from blog_carnival.cli import run_comments_status
+
+    _done(run_comments_status(settings, id, "spam"))
+
+
+@task(help={"settings": "settings file (default publishconf.py: your public URLs)"})
+def comments_mentions(c, settings=None):
+    """Fetch new Webmentions (WEBMENTION_API; token in $WEBMENTION_IO_TOKEN), verify, file them."""
+    from blog_carnival.cli import run_comments_mentions
+
+    _done(run_comments_mentions(settings))
+
+
 DEMO = ROOT / ".demo"
 DEMO_TODAY = "2027-01-20"  # edition 5's call is open; edition 3 is built live
 DEMO_FAILING = "/hiring-desk.example/feed.json"
@@ -501,3 +577,13 @@ carnival_tasks = Collection("carnival")
 for _task in (new, edition, submit, check, status, freeze, announce, sample_locks):
     carnival_tasks.add_task(_task)
 ns.add_collection(carnival_tasks)
+comment_tasks = Collection("comments")
+for _name, _task in (
+    ("add", comments_add),
+    ("pending", comments_pending),
+    ("approve", comments_approve),
+    ("spam", comments_spam),
+    ("mentions", comments_mentions),
+):
+    comment_tasks.add_task(_task, name=_name)
+ns.add_collection(comment_tasks)

@@ -8,6 +8,9 @@
     pelican-carnival status [<carnival>[/<number>]] [--json]
     pelican-carnival freeze <carnival>/<number>
     pelican-carnival announce <carnival>/<number> [--dry-run] [--resend] [--messages FILE]
+    pelican-carnival comments add <post-slug> --author A [--url U] [--email E]
+                                  (--text T | --file F | --mail MESSAGE.eml)
+    pelican-carnival comments pending | approve <id> | spam <id> | mentions
 
 Each ``run_*`` function is one command: it reads the settings file, calls one function of
 ``core`` and prints what happened in plain words; it returns the exit code (0 done, 1 refused,
@@ -22,6 +25,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import core
@@ -66,11 +70,69 @@ class Site:
         return url if "://" in url else None
 
     @property
+    def comments_root(self) -> Path:
+        """Where comment files live: COMMENTS_PATH under the content folder."""
+        return Path(self.pelican["PATH"]) / str(self.pelican.get("COMMENTS_PATH", "comments"))
+
+    def posts(self) -> dict[str, SitePost]:
+        """Every published post (and page) by slug, read with Pelican's own readers, and every
+        edition hosted here: what comments and mentions may be filed under."""
+        from pelican.contents import Article
+        from pelican.readers import Readers
+        from pelican.utils import get_relative_path  # noqa: F401  (Pelican >= 4.8)
+
+        settings = self.pelican
+        readers = Readers(settings)
+        content = Path(settings["PATH"])
+        excluded = {content / str(x) for x in settings.get("ARTICLE_EXCLUDES", [])}
+        excluded.add(self.comments_root)
+        found: dict[str, SitePost] = {}
+        for folder in settings.get("ARTICLE_PATHS", [""]):
+            for path in sorted((content / folder).rglob("*")):
+                if (
+                    not path.is_file()
+                    or path.suffix.lstrip(".") not in readers.extensions
+                    or any(path.is_relative_to(x) for x in excluded)
+                ):
+                    continue
+                try:
+                    post = readers.read_file(
+                        base_path=str(content),
+                        path=str(path.relative_to(content)),
+                        content_class=Article,
+                    )
+                except Exception as exc:  # a post Pelican cannot read is Pelican's to report
+                    logging.getLogger(__name__).debug("carnival: skipped %s (%s)", path, exc)
+                    continue
+                if getattr(post, "status", "published") != "published":
+                    continue
+                found[post.slug] = SitePost(
+                    post.slug, str(post.title), f"{post.title}\n{post._content}", post.url
+                )
+        for carnival in core.load(self.carnival):
+            for edition in carnival.editions:
+                if edition.external:
+                    continue
+                slug = f"{carnival.slug}-{edition.number}"
+                url = core.edition_url(self.carnival, carnival, edition)
+                title = carnival.full_title(edition)
+                found[slug] = SitePost(slug, title, f"{title}\n{edition.intro}", url)
+        return found
+
+    @property
     def organizer(self) -> Person:
         url = self.site_url
         return Person(
             str(self.pelican.get("AUTHOR") or "The organizer"), url + "/" if url else None
         )
+
+
+@dataclass(frozen=True)
+class SitePost:
+    slug: str
+    title: str
+    text: str  # title and body: what the spam rules compare a comment with
+    url: str  # site-relative
 
 
 def _default_settings(prefer: str) -> str:
@@ -289,6 +351,131 @@ def run_announce(settings_file, edition: str, *, dry_run=False, resend=False, me
     return 0 if report.ok else 1
 
 
+# -- comments ------------------------------------------------------------------------------------
+
+
+def run_comments_add(
+    settings_file,
+    post: str,
+    *,
+    author=None,
+    url=None,
+    email=None,
+    text=None,
+    file=None,
+    mail=None,
+    reply_to=None,
+) -> int:
+    """File a comment (from --text, --file or an e-mail), judged by the spam rules."""
+    from .comments import add_comment, comment_from_email
+    from .spam import spam_settings
+
+    try:
+        sources = [x for x in (text, file, mail) if x]
+        if len(sources) != 1:
+            raise UsageError("give the comment as exactly one of --text, --file or --mail")
+        site = Site(settings_file)
+        date = None
+        if mail:
+            incoming = comment_from_email(_read_bytes(mail), name=str(mail))
+            author = author or incoming.author
+            email = email or incoming.email
+            url = url or incoming.url
+            body, date = incoming.text, incoming.date
+        else:
+            body = text if text else _read_bytes(file).decode("utf-8", "replace")
+        if not author:
+            raise UsageError("--author is needed (an e-mail gives it from its From line)")
+        posts = site.posts()
+        result = add_comment(
+            site.comments_root,
+            post,
+            known_slugs={slug: p.text for slug, p in posts.items()},
+            author=author,
+            text=body,
+            url=url,
+            email=email,
+            reply_to=reply_to,
+            now=date or dt.datetime.now(dt.UTC),
+            rules=spam_settings(site.pelican),
+        )
+    except CarnivalError as exc:
+        return _fail(exc)
+    _print(result.lines())
+    return 0
+
+
+def _read_bytes(path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def run_comments_pending(settings_file) -> int:
+    """List the comments waiting for the host."""
+    from .comments import pending
+
+    try:
+        site = Site(settings_file)
+        waiting = pending(site.comments_root)
+    except CarnivalError as exc:
+        return _fail(exc)
+    if not waiting:
+        print("comments: nothing pending")
+    for c in waiting:
+        first = " ".join(c.text.split())[:70]
+        print(f"{c.id}  {c.post_slug}  {c.author}{' (' + c.kind + ')' if c.kind else ''}: {first}")
+    return 0
+
+
+def run_comments_status(settings_file, comment_id: str, status: str) -> int:
+    """Approve a comment, or mark it spam."""
+    from .comments import set_status
+
+    try:
+        site = Site(settings_file)
+        comment = set_status(site.comments_root, comment_id, status)
+    except CarnivalError as exc:
+        return _fail(exc)
+    print(f"comments: {comment.id} on {comment.post_slug} is now {comment.status}")
+    return 0
+
+
+def run_comments_mentions(settings_file) -> int:
+    """Fetch new Webmentions from WEBMENTION_API, verify each, file them as pending comments."""
+    from .mentions import run_mentions
+    from .spam import spam_settings
+
+    try:
+        site = Site(settings_file, prefer=PUBLISH)
+        api = site.pelican.get("WEBMENTION_API")
+        if not api:
+            raise UsageError(
+                "set WEBMENTION_API (e.g. https://webmention.io/api/mentions.jf2?domain=...)"
+            )
+        token_name = str(site.pelican.get("WEBMENTION_TOKEN_ENV", "WEBMENTION_IO_TOKEN"))
+        if site.site_url is None:
+            raise UsageError("mentions name your public URLs: use the publish settings (SITEURL)")
+        posts = site.posts()
+        targets = {core.absolute(site.site_url, p.url): slug for slug, p in posts.items()}
+        with core.open_fetcher(site.carnival) as client:
+            report = run_mentions(
+                site.comments_root,
+                client,
+                str(api),
+                os.environ.get(token_name),
+                targets=targets,
+                known_slugs={slug: p.text for slug, p in posts.items()},
+                rules=spam_settings(site.pelican),
+                now=dt.datetime.now(dt.UTC),
+            )
+    except CarnivalError as exc:
+        return _fail(exc)
+    _print(report.lines())
+    return 0 if report.ok else 1
+
+
 # -- argument parsing --------------------------------------------------------------------------
 
 
@@ -337,6 +524,25 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("freeze", help="resolve an edition and write its <NNN>.lock.json")
     c.add_argument("edition")
 
+    c = sub.add_parser("comments", help="moderate comments: add, pending, approve, spam, mentions")
+    verbs = c.add_subparsers(dest="verb", required=True, metavar="verb")
+    v = verbs.add_parser("add", help="file a comment, judged by the spam rules")
+    v.add_argument("post", help="the post's slug")
+    v.add_argument("--author")
+    v.add_argument("--url")
+    v.add_argument("--email")
+    v.add_argument("--reply-to", help="the id of the comment this answers")
+    v.add_argument("--text")
+    v.add_argument("--file")
+    v.add_argument("--mail", help="an e-mail message (.eml) to take the comment from")
+    verbs.add_parser("pending", help="list the comments waiting for you")
+    for verb in ("approve", "spam"):
+        v = verbs.add_parser(
+            verb, help=f"{'publish' if verb == 'approve' else 'never publish'} a comment"
+        )
+        v.add_argument("id")
+    verbs.add_parser("mentions", help="fetch, verify and file new Webmentions (WEBMENTION_API)")
+
     c = sub.add_parser("announce", help="send Webmentions to a published edition's entries")
     c.add_argument("edition")
     c.add_argument("--dry-run", action="store_true")
@@ -379,6 +585,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_status(s, args.which, as_json=args.json)
         case "freeze":
             return run_freeze(s, args.edition)
+        case "comments":
+            match args.verb:
+                case "add":
+                    return run_comments_add(
+                        s,
+                        args.post,
+                        author=args.author,
+                        url=args.url,
+                        email=args.email,
+                        text=args.text,
+                        file=args.file,
+                        mail=args.mail,
+                        reply_to=args.reply_to,
+                    )
+                case "pending":
+                    return run_comments_pending(s)
+                case "approve":
+                    return run_comments_status(s, args.id, "approved")
+                case "spam":
+                    return run_comments_status(s, args.id, "spam")
+                case "mentions":
+                    return run_comments_mentions(s)
         case "announce":
             return run_announce(
                 s, args.edition, dry_run=args.dry_run, resend=args.resend, messages=args.messages

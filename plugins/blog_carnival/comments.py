@@ -65,11 +65,15 @@ class CommentError(CarnivalError):
 
 
 class UnknownPostError(CommentError):
-    """The post slug names no post."""
+    """The post slug names no post (a usage error: exit code 2)."""
+
+    exitcode = 2
 
 
 class UnknownCommentError(CommentError):
-    """No comment has this id."""
+    """No comment has this id (a usage error: exit code 2)."""
+
+    exitcode = 2
 
 
 class ReplyError(CommentError):
