@@ -1,5 +1,6 @@
 """Development settings: relative links, complete site with every feed."""
 
+import logging
 import os
 
 AUTHOR = "Marisol Quint"
@@ -68,6 +69,7 @@ AUTHOR_FEED_ATOM = None
 AUTHOR_FEED_RSS = None
 TRANSLATION_FEED_ATOM = None
 TRANSLATION_FEED_RSS = None
+FEED_ALL_JSON = "feeds/all.json"  # JSON Feed 1.1, written by the carnival plugin
 FEED_MAX_ITEMS = None
 RSS_FEED_SUMMARY_ONLY = False
 
@@ -78,7 +80,10 @@ DISPLAY_CATEGORIES_ON_MENU = False
 PLUGIN_PATHS = ["plugins"]
 # neighbors (pelican-neighbors): each post's newer/older post, found once per build.
 # content_cache: one content cache per settings fingerprint (see below).
-PLUGINS = ["blog_carnival", "neighbors", "content_cache"]
+# sitemap (pelican-sitemap): sitemap.xml of every page written, roundups included;
+# sitemap_dates: undated pages get the newest content's date, so a rebuild is identical.
+PLUGINS = ["blog_carnival", "neighbors", "content_cache", "sitemap", "sitemap_dates"]
+SITEMAP = {"format": "xml", "exclude": [r"^404\.html$"]}
 
 # Carnival host (defaults live in plugins/blog_carnival/settings.py).
 CARNIVAL_PATH = "carnival"
@@ -107,3 +112,22 @@ LOAD_CONTENT_CACHE = True
 CONTENT_CACHING_LAYER = "reader"
 CHECK_MODIFIED_METHOD = "sha256"
 CACHE_PATH = "cache"
+
+# The conversation under posts (comments as files in content/comments/<post-slug>/<id>.md,
+# moderated with `invoke comments.*`; defaults in plugins/blog_carnival/settings.py).
+COMMENTS_ENABLED = True
+COMMENTS_EMAIL = "letters@warm-introduction.example"
+COMMENTS_TRUSTED = ["marisol@warm-introduction.example"]
+# Webmentions: advertised on posts and roundups; `invoke comments.mentions` reads new ones from
+# the service's JF2 API with the token in $WEBMENTION_IO_TOKEN (never in a file).
+WEBMENTION_ENDPOINT = "https://webmention.io/warm-introduction.example/webmention"
+WEBMENTION_API = "https://webmention.io/api/mentions.jf2?domain=warm-introduction.example"
+
+# Development builds have no SITEURL on purpose (relative links): Pelican's warning about feeds
+# without one is expected here, and publishconf.py sets SITEURL.
+LOG_FILTER = [
+    (
+        logging.WARNING,
+        "Feeds generated without SITEURL or FEED_DOMAIN set properly may not be valid",
+    )
+]

@@ -282,3 +282,25 @@ def test_screenshots(server: Server, browser, page, built_site: Path) -> None:
         saved += screenshot(browser, url, name)
     for path in saved:
         assert path.stat().st_size > 10_000, f"{path} looks empty"
+
+
+def test_a_post_with_comments_shows_the_conversation(server: Server, browser, page) -> None:
+    url = urljoin(server.url, "2026/05/who-pays-for-coffee.html")
+    record = visit(page, url)
+    assert not record.problems(), "\n".join(record.problems())
+    assert page.locator("#comments h2").inner_text() == "3 comments"
+    # replies sit inside their parent, indented
+    reply = page.locator(".comment-replies .comment")
+    assert reply.count() == 1
+    parent_box = page.locator(".comment-list > .comment").first.bounding_box()
+    reply_box = reply.first.bounding_box()
+    assert reply_box["x"] > parent_box["x"]
+    assert page.locator(".comment-author a[rel='ugc nofollow']").count() >= 1
+    mail = page.locator("a.reply-by-email").get_attribute("href")
+    assert mail.startswith("mailto:") and "subject=Re%3A%20Who%20Pays" in mail
+    body = page.locator("main").inner_text()
+    assert "Jun Park" not in body and "jobs-jobs-now" not in body  # pending and spam
+    # following a comment's own link lands on it
+    page.locator(".comment-link").first.click()
+    assert page.evaluate("location.hash").startswith("#comment-")
+    screenshot(browser, url, "post-with-comments")

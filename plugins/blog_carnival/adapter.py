@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, FileSystemLoader
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from markupsafe import Markup
 from pelican import signals
 from pelican.contents import Article
@@ -28,7 +28,10 @@ from pelican.urlwrappers import Author, Category, Tag
 from pelican.utils import order_content
 
 from . import core
+from .comments import load_comments
+from .conversation import conversation
 from .errors import ConfigError, StrictModeError
+from .jsonfeed import JsonFeedItem, json_feed
 from .model import Carnival, EditionResult
 from .progress import fetch_progress
 from .render import (
@@ -44,7 +47,7 @@ from .render import (
     summary_html,
 )
 from .report import render_report
-from .settings import CarnivalSettings, read_settings
+from .settings import CarnivalSettings, CommentsSettings, read_comments_settings, read_settings
 
 logger = logging.getLogger(__name__)
 STATE_KEY = "_carnival_state"
@@ -56,10 +59,12 @@ class BuildState:
 
     settings: CarnivalSettings
     carnivals: tuple[Carnival, ...]
+    comments: CommentsSettings
     results: dict[str, EditionResult] = field(default_factory=dict)
     articles: dict[str, list[Article]] = field(default_factory=dict)  # carnival slug -> roundups
     views: dict = field(default_factory=dict)
     env: object = None  # the Jinja environment the bodies are rendered with
+    conversations: dict = field(default_factory=dict)  # slug -> (article, Conversation)
 
 
 def on_initialized(pelican) -> None:
@@ -72,7 +77,9 @@ def on_initialized(pelican) -> None:
     except ConfigError as exc:
         console.print(str(exc), soft_wrap=True, markup=False, highlight=False)
         raise SystemExit(exc.exitcode) from None
-    pelican.settings[STATE_KEY] = BuildState(settings=settings, carnivals=carnivals)
+    pelican.settings[STATE_KEY] = BuildState(
+        settings=settings, carnivals=carnivals, comments=read_comments_settings(pelican.settings)
+    )
 
 
 def on_generator_init(generator) -> None:
@@ -120,6 +127,25 @@ def on_pretaxonomy(generator) -> None:
         generator.articles.extend(articles)
     generator.articles = order_content(generator.articles, generator.settings["ARTICLE_ORDER_BY"])
     _mark_entries(generator.articles + generator.hidden_articles, by_key, state)
+    if state.comments.enabled:
+        _attach_conversations(generator.articles, state)
+
+
+def _attach_conversations(articles, state: BuildState) -> None:
+    """Each post's approved comments and mentions, read once per build (set on every post:
+    a post from Pelican's content cache must not keep last build's)."""
+    found = load_comments(state.comments.path, known_slugs={a.slug for a in articles})
+    for problem in found.problems:
+        logger.warning("comments: %s", problem)
+    for article in articles:
+        conv = conversation(found.for_post(article.slug))
+        article.conversation = conv
+        article.comment_count_text = conv.count_text
+        if state.comments.feed_atom and conv.count:
+            article.comments_feed = state.comments.feed_atom.format(slug=article.slug)
+        else:
+            article.comments_feed = None
+        state.conversations[article.slug] = (article, conv)
 
 
 def _edition_article(generator, state, carnival, edition, view, *, content, **metadata) -> Article:
@@ -243,15 +269,73 @@ def _append_badge(article) -> None:
 
 
 class CarnivalGenerator(Generator):
-    """Writes the carnival pages that are not Articles: indexes, edition feeds, OPML."""
+    """Writes what is not an Article: carnival indexes, edition feeds, OPML, the site's JSON
+    Feed and the comment feeds."""
 
     def generate_context(self) -> None:
         pass
 
     def generate_output(self, writer) -> None:
         state: BuildState | None = self.settings.get(STATE_KEY)
-        if state is None or not state.carnivals:
+        if state is None:
             return
+        if state.comments.feed_all_json:
+            articles = list(self.context.get("articles", []))
+            self._write_json_feed(writer, articles, state.comments.feed_all_json, None)
+        if state.comments.enabled:
+            self._write_comment_feeds(writer, state)
+        if not state.carnivals:
+            return
+        self._write_carnivals(writer, state)
+
+    def _write_json_feed(self, writer, elements, path: str, title: str | None) -> None:
+        """JSON Feed 1.1 from the very items Pelican's Atom writer makes: the same ids, links,
+        dates and full content (the Atom feed object is built, not written, then converted)."""
+        atom = _atom_feed(writer, list(elements), self.context, path, title)
+        items = [
+            JsonFeedItem(
+                id=item["unique_id"],
+                url=item["link"],
+                title=item["title"],
+                content_html=item.get("content") or item.get("description") or "",
+                summary=Markup(item["description"]).striptags()
+                if item.get("description")
+                else None,
+                date_published=item.get("pubdate"),
+                date_modified=item.get("updateddate"),
+                authors=(str(item["author_name"]),) if item.get("author_name") else (),
+                tags=tuple(str(c) for c in item.get("categories") or ()),
+            )
+            for item in atom.items
+        ]
+        site = str(self.settings.get("SITEURL") or "")
+        domain = str(self.settings.get("FEED_DOMAIN") or site)
+        text = json_feed(
+            title=atom.feed["title"],
+            items=items,
+            home_page_url=f"{site}/" if site else None,
+            feed_url=f"{domain}/{path}" if domain else None,
+            description=self.settings.get("SITESUBTITLE"),
+            language=self.settings.get("DEFAULT_LANG"),
+        )
+        writer.write_file(path, _RAW, self.context, relative_urls=False, text=text)
+
+    def _write_comment_feeds(self, writer, state: BuildState) -> None:
+        """An Atom feed of each post's comments (posts that have some) and of every comment."""
+        everything = []
+        for article, conv in state.conversations.values():
+            items = [_CommentItem(article, view) for view in reversed(conv.flat())]
+            everything.extend(items)
+            if article.comments_feed:
+                title = Markup("Comments on ") + Markup(article.title)
+                writer.write_feed(items, self.context, article.comments_feed, feed_title=title)
+        if state.comments.feed_all_atom:
+            everything.sort(key=lambda item: item.date, reverse=True)
+            writer.write_feed(
+                everything, self.context, state.comments.feed_all_atom, feed_title="Comments"
+            )
+
+    def _write_carnivals(self, writer, state: BuildState) -> None:
         urls = state.settings.urls
         stylesheet = _stylesheet(self.settings)
         theme_has_one = (
@@ -294,6 +378,8 @@ class CarnivalGenerator(Generator):
                 writer.write_feed(
                     roundups, self.context, path, feed_type=feed_type, feed_title=carnival.title
                 )
+            if view.json_url:
+                self._write_json_feed(writer, roundups, view.json_url, carnival.title)
             writer.write_file(
                 view.opml_url,
                 state.env.get_template("carnival_contributors.opml"),
@@ -302,6 +388,36 @@ class CarnivalGenerator(Generator):
                 carnival=view,
                 contributors=carnival.contributors,
             )
+
+
+_RAW = Environment(autoescape=False).from_string("{{ text }}")
+
+
+def _atom_feed(writer, elements, context, path: str, title: str | None):
+    """The Atom feed object Pelican's ``Writer.write_feed`` builds for ``elements``, without
+    writing it (the same steps, through the writer's own item builder, so ids match)."""
+    writer.site_url = context.get("SITEURL", "")
+    writer.feed_domain = context.get("FEED_DOMAIN")
+    writer.feed_url = writer.urljoiner(writer.feed_domain, path)
+    feed = writer._create_new_feed("atom", title, context)
+    for element in elements[: writer.settings["FEED_MAX_ITEMS"]]:
+        writer._add_item_to_the_feed(feed, element)
+    return feed
+
+
+class _CommentItem:
+    """An approved comment as Pelican's feed writer wants an item."""
+
+    def __init__(self, article, view) -> None:
+        self.title = Markup.escape(f"{view.author} on ") + Markup(article.title)
+        self.url = f"{article.url}#{view.anchor}"
+        self.date = view.date
+        self.author = view.author
+        self.summary = None
+        self._html = str(view.html)
+
+    def get_content(self, site_url: str) -> str:
+        return self._html
 
 
 def get_generators(pelican):

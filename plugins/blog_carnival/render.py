@@ -95,6 +95,7 @@ class CarnivalView:
     editions: tuple[EditionLink, ...]
     contributors: tuple[Contributor, ...] = ()
     calls: tuple[CallView, ...] = ()  # upcoming editions, soonest first: the index shows them first
+    json_url: str = ""  # the editions' JSON Feed
 
     @property
     def latest(self) -> EditionLink | None:
@@ -155,6 +156,7 @@ def carnival_view(carnival: Carnival, urls: Mapping[str, str], today: dt.date) -
         atom_url=fmt("CARNIVAL_FEED_ATOM"),
         rss_url=fmt("CARNIVAL_FEED_RSS"),
         opml_url=fmt("CARNIVAL_OPML"),
+        json_url=fmt("CARNIVAL_FEED_JSON") if urls.get("CARNIVAL_FEED_JSON") else "",
         editions=links,
         contributors=carnival.contributors,
         calls=tuple(

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, object] = {
     "CARNIVAL_EDITION_SAVE_AS": "carnival/{carnival}/{number}/index.html",
     "CARNIVAL_FEED_ATOM": "carnival/{carnival}/atom.xml",
     "CARNIVAL_FEED_RSS": "carnival/{carnival}/rss.xml",
+    "CARNIVAL_FEED_JSON": "carnival/{carnival}/feed.json",
     "CARNIVAL_OPML": "carnival/{carnival}/contributors.opml",
     "CARNIVALS_URL": "carnival/",
     "CARNIVALS_SAVE_AS": "carnival/index.html",
@@ -173,7 +174,7 @@ def read_settings(
         urls={
             k: str(v)
             for k, v in merged.items()
-            if k.endswith(("_URL", "_SAVE_AS", "_ATOM", "_RSS", "_OPML"))
+            if k.endswith(("_URL", "_SAVE_AS", "_ATOM", "_RSS", "_JSON", "_OPML"))
         },
         today=today(),
         badge=badge,
@@ -181,3 +182,50 @@ def read_settings(
     if problems:
         raise ConfigError(problems)
     return result
+
+
+# -- the conversation under posts, and the site's JSON Feed ---------------------------------------
+
+COMMENTS_DEFAULTS: dict[str, object] = {
+    "COMMENTS_ENABLED": False,  # show comments, mentions and their counts
+    "COMMENTS_PATH": "comments",  # under the content folder: <post-slug>/<id>.md
+    "COMMENTS_EMAIL": None,  # "Reply by e-mail" goes here
+    "COMMENTS_FEED_ATOM": "feeds/comments/{slug}.atom.xml",  # one post's comments
+    "COMMENTS_FEED_ALL_ATOM": "feeds/comments.atom.xml",  # every approved comment
+    "FEED_ALL_JSON": None,  # the site's JSON Feed 1.1, e.g. "feeds/all.json"
+    "WEBMENTION_ENDPOINT": None,  # advertised on posts and roundups when set
+}
+
+
+@dataclass(frozen=True)
+class CommentsSettings:
+    enabled: bool
+    path: Path
+    email: str | None
+    feed_atom: str | None
+    feed_all_atom: str | None
+    feed_all_json: str | None
+    webmention_endpoint: str | None
+
+
+def read_comments_settings(pelican_settings: Mapping[str, object]) -> CommentsSettings:
+    """The conversation's settings over their defaults; paths under the content folder."""
+    merged = {
+        **COMMENTS_DEFAULTS,
+        **{k: v for k, v in pelican_settings.items() if k in COMMENTS_DEFAULTS},
+    }
+    content = Path(str(pelican_settings.get("PATH", "content")))
+
+    def text(key: str) -> str | None:
+        value = merged[key]
+        return str(value) if value else None
+
+    return CommentsSettings(
+        enabled=_truthy(merged["COMMENTS_ENABLED"]),
+        path=content / str(merged["COMMENTS_PATH"]),
+        email=text("COMMENTS_EMAIL"),
+        feed_atom=text("COMMENTS_FEED_ATOM"),
+        feed_all_atom=text("COMMENTS_FEED_ALL_ATOM"),
+        feed_all_json=text("FEED_ALL_JSON"),
+        webmention_endpoint=text("WEBMENTION_ENDPOINT"),
+    )
