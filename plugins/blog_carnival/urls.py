@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import (
+    SplitResult,
+    parse_qsl,
+    quote,
+    unquote,
+    urlencode,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 # Query parameters that only track the click and never change the page.
 TRACKING_PARAMS = frozenset(
@@ -29,17 +38,25 @@ def _is_tracking(name: str) -> bool:
     return name.startswith("utm_") or name in TRACKING_PARAMS
 
 
+def _split(text: str) -> tuple[SplitResult, str, int | None] | None:
+    """The URL's parts, its host lower-cased without a trailing dot, and its port; None when
+    it cannot be parsed at all (a bad port, an unbalanced IPv6 bracket)."""
+    try:
+        parts = urlsplit(text)
+        return parts, (parts.hostname or "").lower().rstrip("."), parts.port
+    except ValueError:
+        return None
+
+
 def clean_url(url: str) -> str:
     """The URL to store for a post: scheme and host lower-cased, default port, fragment and
     tracking parameters (``utm_*`` and friends) dropped; path and other parameters kept as
     given. Never raises: junk in, the stripped text out."""
     text = (url or "").strip()
-    try:
-        parts = urlsplit(text)
-        host = (parts.hostname or "").lower().rstrip(".")
-        port = parts.port
-    except ValueError:
+    split = _split(text)
+    if split is None:
         return text
+    parts, host, port = split
     if not parts.scheme or not host:
         return text
     scheme = parts.scheme.lower()
@@ -62,12 +79,10 @@ def canonical_url(url: str) -> str:
     friends) and query-parameter order. Never raises: junk in, junk key out.
     """
     text = (url or "").strip()
-    try:
-        parts = urlsplit(text)
-        host = (parts.hostname or "").lower().rstrip(".")
-        port = parts.port
-    except ValueError:
+    split = _split(text)
+    if split is None:
         return text
+    parts, host, port = split
     if host.startswith("www."):
         host = host[4:]
     netloc = host
