@@ -316,3 +316,39 @@ def test_a_clean_build_prints_no_warning(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = (proc.stdout + proc.stderr).splitlines()
     assert not [line for line in lines if "WARNING" in line], lines
+
+
+@pytest.mark.site
+def test_a_comment_full_of_script_is_inert_once_approved(tmp_path, capsys):
+    site = copy_site(tmp_path / "site")
+    conf = str(site / "pelicanconf.py")
+    vectors = (
+        "Nice post <script>alert(1)</script> <img src=x onerror=alert(2)> "
+        '<a href="javascript:alert(3)">click</a> <iframe src="https://evil.example/"></iframe> '
+        "[md link](javascript:alert(4)) <svg onload=alert(5)></svg> "
+        '<a href="https://ok.example/" onclick="alert(6)" style="color:red">fine</a>'
+    )
+    author = '<b onmouseover="alert(7)">Mallory</b>'
+    add = [
+        "-s",
+        conf,
+        "comments",
+        "add",
+        "who-pays-for-coffee",
+        "--author",
+        author,
+        "--text",
+        vectors,
+    ]
+    assert cli.main([*add, "--url", "javascript:alert(8)"]) == 1  # refused: not http(s)
+    assert "is not an absolute http(s) URL" in capsys.readouterr().err
+    assert cli.main(add) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "(id " in x)
+    assert cli.main(["-s", conf, "comments", "approve", line.rsplit("(id ", 1)[1].rstrip(")")]) == 0
+    out = tmp_path / "out"
+    assert build_site(out, cwd=site).returncode == 0
+    post = (out / "2026/05/who-pays-for-coffee.html").read_text()
+    assert "Mallory" in post and "fine</a>" in post  # it is shown...
+    assert scan_site(out) == []  # ...and nothing in it runs, on the page or in any feed
+    assert "javascript:" not in post
+    assert "&lt;b onmouseover=&#34;alert(7)&#34;&gt;Mallory&lt;/b&gt;" in post  # a name, as text
