@@ -10,12 +10,18 @@ Policy (see DESIGN.md, "Fetch policy"):
   operation (so a server trickling bytes, in its headers or its body, is cut off on time).
 - A cap on the decompressed body, enforced while streaming: we inflate gzip/deflate ourselves
   in bounded pieces, so a gzip bomb never grows beyond the cap in memory.
-- Conditional GET against an on-disk ``HttpCache``; a 304's header fields refresh the stored
-  ones; a failed fetch leaves the cache alone.
+- HTTP freshness (RFC 9111 section 4.2): a stored response that is still fresh (``max-age``,
+  else ``Expires``, each capped by ``max_freshness``) is used without any request, unless
+  ``refresh`` asks to revalidate everything. Otherwise a conditional GET against the on-disk
+  ``HttpCache``; a 304's header fields refresh the stored ones; a failed fetch leaves the
+  cache alone; a ``no-store`` answer is not stored. ``fetch`` writes the cache durably (fsync);
+  the bulk ``fetch_each`` and ``fetch_all`` do not (see cache.py for why that is safe).
 - TLS: certificates and host names are always verified (``ssl_context`` may add a trusted CA,
   never switch checks off); a redirect from https to http is refused.
-- Bounded concurrency in ``fetch_all`` (a thread pool) with a polite per-host limit, over one
-  shared ``httpx.Client`` so connections are reused.
+- Bounded concurrency in ``fetch_each`` / ``fetch_all`` (threads kept for the fetcher's life)
+  with a polite per-host limit, hosts taking turns, over one shared ``httpx.Client``; small
+  answers we do not use (304s, redirects, error pages) are read to their end so that their
+  connection is kept for the next request.
 
 Remote faults are values: ``fetch`` never raises for them; the reason is in ``result.error``.
 
@@ -29,12 +35,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import queue
 import ssl
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -44,7 +53,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from .cache import CachedResponse, HttpCache, storable_headers
+from .cache import CachedResponse, HttpCache, storable_headers, stores
 from .model import FetchResult, utc_datetime
 from .netpolicy import (
     AddressPolicy,
@@ -69,6 +78,8 @@ ACCEPT = (
 )
 ACCEPT_ENCODING = "gzip, deflate"
 DECODE_CHUNK = 64 * KiB  # most bytes one inflate step may produce
+DRAIN_BYTES = 64 * KiB  # an unused answer body up to this size is read to keep its connection
+DRAIN_SECONDS = 1.0  # ... if it arrives within this time
 
 
 @dataclass(frozen=True)
@@ -86,12 +97,18 @@ class FetchSettings:
     # CARNIVAL_ALLOWED_PRIVATE_HOSTS: names or IP literals that may be fetched though private
     allowed_private_hosts: frozenset[str] = frozenset()
     offline: bool = False  # CARNIVAL_OFFLINE: answer from cache only, "offline: not in cache"
+    # CARNIVAL_MAX_FRESHNESS: the longest a stored response is used without asking the server
+    # (its max-age or Expires, capped at this), seconds; 0: always revalidate
+    max_freshness: float = 3600.0
+    refresh: bool = False  # CARNIVAL_REFRESH: revalidate every stored response, fresh or not
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed_private_hosts", frozenset(self.allowed_private_hosts))
         for name in ("timeout", "deadline"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
+        if not self.max_freshness >= 0:
+            raise ValueError("max_freshness must be 0 or more seconds")
         for name, least in (
             ("max_bytes", 0),
             ("max_redirects", 0),
@@ -369,9 +386,14 @@ class Fetcher:
         )
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
+        self._threads: ThreadPoolExecutor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
+        with self._slots_lock:
+            pool, self._threads = self._threads, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
     def __enter__(self) -> Fetcher:
@@ -388,8 +410,11 @@ class Fetcher:
     # -- public ---------------------------------------------------------------------------
     def fetch(self, url: str) -> FetchResult:
         """Fetch one URL; remote faults come back as ``FetchResult.error``, never raised."""
+        return self._fetch_logged(url, durable=True)
+
+    def _fetch_logged(self, url: str, durable: bool) -> FetchResult:
         try:
-            result = self._fetch(url)
+            result = self._fetch(url, durable)
         except Exception as exc:  # a bug of ours or a library's: log it loudly, carry on
             logger.exception("carnival: unexpected error fetching %s", url)
             result = FetchResult(url=url, error=f"unexpected error ({type(exc).__name__})")
@@ -415,23 +440,82 @@ class Fetcher:
         ``progress`` is called in the calling thread as each result arrives.
         """
         unique = list(dict.fromkeys(urls))
-        if not unique:
-            return {}
         done: dict[str, FetchResult] = {}
-        workers = min(self.settings.concurrency, len(unique))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="carnival-fetch")
-        try:
-            futures = {pool.submit(self.fetch, url): url for url in unique}
-            for future in as_completed(futures):
-                result = future.result()
-                done[futures[future]] = result
-                if progress is not None:
-                    progress(result)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        for result in self.fetch_each(unique):
+            done[result.url] = result
+            if progress is not None:
+                progress(result)
         return {url: done[url] for url in unique}
+
+    def fetch_each(self, urls: Iterable[str]) -> Iterator[FetchResult]:
+        """Fetch each distinct URL once, in parallel, yielding results as they arrive (in the
+        calling thread), so a caller can use each body and let it go before the next.
+
+        A worker is handed a URL only when its host has a free polite slot, hosts taking
+        turns: URLs listed host by host would otherwise fill every worker with one host's
+        URLs, all but ``per_host`` of them waiting on its slot while other hosts sit idle.
+        Each finished fetch starts the next at once, however long the caller takes over a
+        result. Closing the iterator early cancels what has not started.
+        """
+        queues: dict[str, deque[str]] = {}
+        for url in dict.fromkeys(urls):
+            queues.setdefault(_host_key(url), deque()).append(url)
+        total = sum(len(q) for q in queues.values())
+        if not total:
+            return
+        turn = deque(queues)  # hosts with URLs waiting, in turn; a host stays while it has some
+        busy: dict[str, int] = dict.fromkeys(queues, 0)
+        limit, most = self.settings.per_host, self.settings.concurrency
+        pool = self._workers()
+        lock = threading.RLock()  # a callback may run at once, in the thread that launched
+        arrived: queue.SimpleQueue[Future[FetchResult]] = queue.SimpleQueue()
+        running: set[Future[FetchResult]] = set()
+        stopped = False
+
+        def launch() -> None:
+            passed = 0  # hosts passed over in a row because all their slots are taken
+            while turn and not stopped and len(running) < most and passed < len(turn):
+                host = turn.popleft()
+                if host and busy[host] >= limit:
+                    turn.append(host)
+                    passed += 1
+                    continue
+                passed = 0
+                busy[host] += 1
+                future = pool.submit(self._fetch_logged, queues[host].popleft(), False)
+                running.add(future)
+                if queues[host]:
+                    turn.append(host)
+                future.add_done_callback(functools.partial(finished, host))
+
+        def finished(host: str, future: Future[FetchResult]) -> None:
+            with lock:
+                running.discard(future)
+                busy[host] -= 1
+                launch()
+            arrived.put(future)
+
+        with lock:
+            launch()
+        try:
+            for _ in range(total):
+                yield arrived.get().result()
+        finally:
+            with lock:
+                stopped = True
+                left = list(running)
+            for future in left:
+                future.cancel()
+            futures.wait(left)
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """The fetching threads, started on demand and kept for every later ``fetch_all``."""
+        with self._slots_lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(
+                    max_workers=self.settings.concurrency, thread_name_prefix="carnival-fetch"
+                )
+            return self._threads
 
     def post_form(self, url: str, data: Mapping[str, str]) -> FetchResult:
         """POST ``data`` as application/x-www-form-urlencoded to ``url``; faults are values.
@@ -494,27 +578,34 @@ class Fetcher:
                 error = f"HTTP {status} (a redirect; not followed for a POST)"
         return FetchResult(url, str(current), status, headers, body=body, error=error)
 
-    def _fetch(self, url: str) -> FetchResult:
+    def _fetch(self, url: str, durable: bool) -> FetchResult:
         problem = _check_url(url)
         if problem:
             return FetchResult(url=url, error=problem)
-        cached = self.cache.get(url) if self.cache is not None else None
-        held = self.cache.held_until(url) if self.cache is not None else None
-        if held is not None and not self.settings.offline:
+        s, cache = self.settings, self.cache
+        cached = cache.get(url) if cache is not None else None
+        held = cache.held_until(url) if cache is not None else None
+        if held is not None and not s.offline:
             # The server asked us (Retry-After) to stay away: skip it, never sleep.
             until = datetime.fromtimestamp(held, UTC).strftime("%Y-%m-%d %H:%M UTC")
             return FetchResult(
                 url=url, error=f"skipped: the server asked to wait until {until} (Retry-After)"
             )
-        if self.settings.offline:
+        if s.offline:
             if cached is None:
                 return FetchResult(url=url, error="offline: not in cache")
             return _from_cache(url, cached, status=cached.status, not_modified=False)
-        return self._fetch_network(url, cached)
+        if (
+            cache is not None
+            and cached is not None
+            and not s.refresh
+            and cache.is_fresh(cached, s.max_freshness)
+        ):  # fresh (RFC 9111 section 4.2): used without a request
+            return _from_cache(url, cached, status=cached.status, not_modified=False)
+        return self._fetch_network(url, cached, durable)
 
     def _slot(self, target: httpx.URL) -> threading.BoundedSemaphore:
-        port = target.port or (443 if target.scheme == "https" else 80)
-        key = f"{target.host}:{port}"
+        key = _slot_key(target)
         with self._slots_lock:
             slot = self._slots.get(key)
             if slot is None:
@@ -525,7 +616,7 @@ class Fetcher:
         if self._backend is not None:
             self._backend.set_deadline(at)
 
-    def _fetch_network(self, url: str, cached: CachedResponse | None) -> FetchResult:
+    def _fetch_network(self, url: str, cached: CachedResponse | None, durable: bool) -> FetchResult:
         s = self.settings
         current = httpx.URL(url).copy_with(fragment=None)
         visited = {str(current)}
@@ -540,7 +631,7 @@ class Fetcher:
                 return self._failure(url, current, DeadlineExceeded(), deadline)
             try:
                 self._set_deadline(deadline)
-                target = self._hop(url, current, cached, deadline)
+                target = self._hop(url, current, cached, deadline, durable)
             except _Stop as stop:
                 return stop.result
             except (NetFault, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
@@ -563,7 +654,12 @@ class Fetcher:
             current = target
 
     def _hop(
-        self, url: str, current: httpx.URL, cached: CachedResponse | None, deadline: float
+        self,
+        url: str,
+        current: httpx.URL,
+        cached: CachedResponse | None,
+        deadline: float,
+        durable: bool,
     ) -> httpx.URL:
         """One request; returns the next URL for a redirect, raises ``_Stop`` when done."""
         conditional: dict[str, str] = {}
@@ -589,16 +685,22 @@ class Fetcher:
             headers = storable_headers(response.headers)
             if not 200 <= status < 300:
                 reason = _status_reason(status, response.headers)
-                wait = retry_after_seconds(response.headers.get("retry-after"))
-                if status in (429, 503) and wait and self.cache is not None:
-                    self.cache.hold(url, time.time() + wait)
+                if status in (429, 503) and self.cache is not None:
+                    now = self.cache.clock()
+                    wait = retry_after_seconds(response.headers.get("retry-after"), now)
+                    if wait:
+                        self.cache.hold(url, now + wait)
                 raise _Stop(FetchResult(url, final, status, headers, error=reason))
             body = self._read_body(response, deadline)
         finally:
+            self._drain(response, deadline)
             response.close()
-        if self.cache is not None:
-            self.cache.put(url, final, status, headers, body)
         digest = hashlib.sha256(body).hexdigest()
+        if self.cache is not None:
+            if stores(response.headers):
+                self.cache.put(url, final, status, headers, body, durable=durable, digest=digest)
+            else:  # RFC 9111 section 5.2.2.5: not stored, and no older copy is kept either
+                self.cache.remove(url)
         raise _Stop(FetchResult(url, final, status, headers, body=body, digest=digest))
 
     def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
@@ -624,6 +726,28 @@ class Fetcher:
             take(decoder.feed(raw))
         take(decoder.finish())
         return bytes(body)
+
+    def _drain(self, response: httpx.Response, deadline: float) -> None:
+        """Read the rest of a small answer we do not use (a 304, a redirect, an error page),
+        so its connection can carry the next request to the host instead of being closed:
+        a connection is only reusable once the whole message has been read (RFC 9112
+        section 9.3). A body of unknown or large size, or one slower than ``DRAIN_SECONDS``,
+        is not waited for: closing the connection costs less."""
+        if response.is_stream_consumed or response.is_closed:
+            return
+        length = response.headers.get("content-length")
+        if response.status_code != 304 and not (length and length.isdigit()):
+            return
+        if length and length.isdigit() and int(length) > DRAIN_BYTES:
+            return
+        self._set_deadline(min(deadline, time.monotonic() + DRAIN_SECONDS))
+        try:
+            for _ in response.iter_raw():
+                pass
+        except (NetFault, httpx.HTTPError, OSError):
+            pass  # the connection is closed instead; the answer was already decided
+        finally:
+            self._set_deadline(deadline)
 
     def _failure(
         self, url: str, current: httpx.URL, exc: BaseException, deadline: float | None
@@ -673,6 +797,20 @@ def _check_url(url: str) -> str | None:
     if not parsed.host:
         return "invalid URL (no host)"
     return None
+
+
+def _slot_key(target: httpx.URL) -> str:
+    """What politeness counts connections by: host and port."""
+    port = target.port or (443 if target.scheme == "https" else 80)
+    return f"{target.host}:{port}"
+
+
+def _host_key(url: str) -> str:
+    """``_slot_key`` of a URL given as text; "" when it has none (it fails without I/O)."""
+    try:
+        return _slot_key(httpx.URL(url))
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return ""
 
 
 def _redirect_target(url: str, current: httpx.URL, location: str) -> httpx.URL:
