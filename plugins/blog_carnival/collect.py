@@ -119,15 +119,16 @@ class _Run:
         self.bodies: dict[str, FetchResult] = {}  # feed bodies kept until ``settled``
 
     def fetch(self, urls: Iterable[str], feeds: Iterable[str] = ()) -> None:
-        """Fetch what is not fetched yet; each result is read as soon as it arrives."""
+        """Fetch what is not fetched yet; each result is read as soon as it arrives, in the
+        thread that fetched it."""
         todo = sorted({u for u in urls if u and u not in self.fetched})
         feeds = set(feeds)
-        for result in self.fetcher.fetch_each(todo):
+        for result in self.fetcher.fetch_each(todo, lambda r: self.arrived(r, r.url in feeds)):
             if self.progress is not None:
                 self.progress(result)
-            self.arrived(result, result.url in feeds)
 
     def arrived(self, result: FetchResult, listed_as_feed: bool) -> None:
+        """Record one result and read it (called from the fetching threads)."""
         url = result.url
         stale = None
         if not result.ok:

@@ -412,6 +412,12 @@ class Fetcher:
         """Fetch one URL; remote faults come back as ``FetchResult.error``, never raised."""
         return self._fetch_logged(url, durable=True)
 
+    def _fetch_then(self, url: str, after: Callable[[FetchResult], None] | None) -> FetchResult:
+        result = self._fetch_logged(url, durable=False)  # a bulk run: see cache.py
+        if after is not None:
+            after(result)
+        return result
+
     def _fetch_logged(self, url: str, durable: bool) -> FetchResult:
         try:
             result = self._fetch(url, durable)
@@ -447,9 +453,16 @@ class Fetcher:
                 progress(result)
         return {url: done[url] for url in unique}
 
-    def fetch_each(self, urls: Iterable[str]) -> Iterator[FetchResult]:
+    def fetch_each(
+        self, urls: Iterable[str], after: Callable[[FetchResult], None] | None = None
+    ) -> Iterator[FetchResult]:
         """Fetch each distinct URL once, in parallel, yielding results as they arrive (in the
         calling thread), so a caller can use each body and let it go before the next.
+
+        ``after``, when given, is called with each result in the thread that fetched it,
+        before the result is yielded: work on a result that reads files or parses belongs
+        there, in parallel, rather than in the one calling thread, where every system call
+        would wait its turn for the interpreter lock behind the fetching threads.
 
         A worker is handed a URL only when its host has a free polite slot, hosts taking
         turns: URLs listed host by host would otherwise fill every worker with one host's
@@ -482,7 +495,7 @@ class Fetcher:
                     continue
                 passed = 0
                 busy[host] += 1
-                future = pool.submit(self._fetch_logged, queues[host].popleft(), False)
+                future = pool.submit(self._fetch_then, queues[host].popleft(), after)
                 running.add(future)
                 if queues[host]:
                     turn.append(host)

@@ -27,6 +27,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -83,7 +84,8 @@ def narrow(parsed: Parsed, want: Want) -> Parsed:
 class FeedParser:
     """Turns fetched feed bodies into narrowed ``ParsedFeed`` / ``ParseFailure``; close it
     when done. ``processes`` caps the worker processes (default: the CPU count; 0 or 1:
-    parse in this process only)."""
+    parse in this process only). ``submit`` may be called from several threads at once (one
+    URL from one thread at a time)."""
 
     def __init__(self, cache_dir: Path | None = None, processes: int | None = None) -> None:
         self.cache_dir = cache_dir
@@ -92,6 +94,7 @@ class FeedParser:
         self._pending: dict[str, tuple[Want, Future]] = {}
         self._done: dict[str, tuple[Want, Parsed]] = {}
         self._misses = 0  # feeds of this run that the parse cache did not have
+        self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> FeedParser:
@@ -106,9 +109,10 @@ class FeedParser:
         self.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
         self._done.clear()
 
@@ -130,7 +134,6 @@ class FeedParser:
             if cached is not None:
                 self._done[result.url] = (want, narrow(cached, want))
                 return
-        self._misses += 1
         pool = self._workers()
         if pool is not None:
             try:
@@ -181,9 +184,14 @@ class FeedParser:
         return _parse_and_store(*_args(result), want, memo)
 
     def _workers(self) -> ProcessPoolExecutor | None:
-        """The worker pool, started once enough feeds have needed parsing."""
-        if self._pool is not None or self.processes <= 1 or self._misses < PROCESSES_FROM:
+        """The worker pool, started once enough feeds have needed parsing (this one too)."""
+        with self._lock:
+            self._misses += 1
+            if self._pool is None and self.processes > 1 and self._misses >= PROCESSES_FROM:
+                self._start()
             return self._pool
+
+    def _start(self) -> None:
         try:
             # Workers are fresh interpreters started with a copy of sys.path: make this
             # package importable there as it was imported here (from PLUGIN_PATHS or as
@@ -197,7 +205,6 @@ class FeedParser:
         except (OSError, ValueError) as exc:  # no processes here: parse in this one
             logger.debug("carnival: parsing in-process (%s)", exc)
             self.processes = 1
-        return self._pool
 
     # -- the parse cache ------------------------------------------------------------------------
     def _memo_path(self, result: FetchResult, tags: Tags) -> Path | None:
