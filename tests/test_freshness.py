@@ -128,6 +128,34 @@ def test_a_304_restarts_the_freshness_lifetime(server, cache, clock) -> None:
     assert asked(server) == 2
 
 
+def test_a_304_that_changes_nothing_restarts_freshness_without_a_rewrite(
+    server, cache, clock
+) -> None:
+    url = feed(server, clock, **{"Cache-Control": "max-age=60"})
+    fetch(cache, url)
+    before = cache.file_for(url).read_bytes()
+    clock.advance(61)
+    assert fetch(cache, url).not_modified
+    assert cache.file_for(url).read_bytes() == before  # only its time of validation changed
+    assert cache.get(url).validated_at == clock()
+    clock.advance(59)
+    fetch(cache, url)
+    assert asked(server) == 2
+
+
+def test_expires_stays_a_fixed_time_after_a_revalidation(server, cache, clock) -> None:
+    url = feed(server, clock, Expires=formatdate(clock() + 600, usegmt=True))
+    fetch(cache, url)
+    clock.advance(500)
+    assert fetch(cache, url, refresh=True).not_modified  # validated, Expires unchanged
+    clock.advance(50)
+    fetch(cache, url)
+    assert asked(server) == 2  # still fresh: 550 s
+    clock.advance(150)
+    fetch(cache, url)
+    assert asked(server) == 3  # 700 s: past Expires, however recently validated
+
+
 def test_without_a_lifetime_every_fetch_revalidates(server, cache, clock) -> None:
     url = feed(server, clock)
     fetch(cache, url)

@@ -14,9 +14,12 @@ a power cut is fetched again, and one damaged by it fails its length and sha256 
 that cannot be read or written is logged and ignored; it never fails a fetch.
 
 A 304 lays its header fields over the stored ones (RFC 9111 section 3.2), so new validators
-and a new freshness lifetime are remembered (``refresh``). ``is_fresh`` decides whether a
-stored response may be used without asking the server at all (RFC 9111 section 4.2), as a
-private cache does: ``max-age``, else ``Expires`` minus ``Date``, against the response's age.
+and a new freshness lifetime are remembered (``refresh``). A 304 that changes no lasting field
+only says when the response was last validated: that time becomes the file's modification
+time (one metadata update instead of rewriting the entry), and freshness counts from it.
+``is_fresh`` decides whether a stored response may be used without asking the server at all
+(RFC 9111 section 4.2), as a private cache does: ``max-age``, else ``Expires`` minus ``Date``,
+against the response's age.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from email.utils import formatdate
 from pathlib import Path
 from types import MappingProxyType
 
@@ -85,6 +89,8 @@ class CachedResponse:
     body: bytes = b""
     stored_at: float = 0.0  # when the response was received (the clock's epoch seconds)
     known_digest: str | None = field(default=None, compare=False, repr=False)
+    # When a 304 last confirmed it, if later than stored_at (the file's modification time).
+    validated_at: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", MappingProxyType(storable_headers(self.headers)))
@@ -96,6 +102,16 @@ class CachedResponse:
     @property
     def last_modified(self) -> str | None:
         return self.headers.get("last-modified")
+
+    def freshness_basis(self) -> tuple[Mapping[str, str], float]:
+        """The header fields and the time received that its age and freshness are judged by.
+        After a 304 that changed no lasting field, those of that 304 (RFC 9111 section
+        4.3.4): its Date is the time of validation, and it came with no Age."""
+        if self.validated_at is None or self.validated_at <= self.stored_at + 1:
+            return self.headers, self.stored_at
+        fields = {k: v for k, v in self.headers.items() if k != "age"}
+        fields["date"] = formatdate(self.validated_at, usegmt=True)
+        return fields, self.validated_at
 
     @property
     def digest(self) -> str:
@@ -119,6 +135,10 @@ class HttpCache:
     def file_for(self, url: str) -> Path:
         return self.path / f"{cache_key(url)}{SUFFIX}"
 
+    def has(self, url: str) -> bool:
+        """Whether something is stored for ``url`` (not checked: ``get`` does that)."""
+        return self.file_for(url).exists()
+
     def get(self, url: str) -> CachedResponse | None:
         """The stored response for ``url``, or None when there is none or it is damaged
         (a damaged file is removed, with a warning naming it)."""
@@ -133,7 +153,7 @@ class HttpCache:
             logger.warning("carnival: cannot read cache file %s: %s", file, exc)
             return None
         try:
-            return _decode(url, data)
+            return replace(_decode(url, data), validated_at=identity.st_mtime)
         except (ValueError, KeyError, TypeError) as exc:
             logger.warning(
                 "carnival: discarded damaged cache file %s (%s); %s will be fetched again",
@@ -187,7 +207,18 @@ class HttpCache:
         except OSError as exc:
             logger.warning("carnival: cannot write cache file %s: %s", file, exc)
             return None
+        self._validated(file, entry.stored_at)  # not validated since it was stored
         return entry
+
+    @staticmethod
+    def _validated(file: Path, when: float) -> bool:
+        """Record when the entry in ``file`` was last validated, as its modification time."""
+        try:
+            os.utime(file, (when, when))
+        except OSError as exc:
+            logger.debug("carnival: cannot set the time of cache file %s: %s", file, exc)
+            return False
+        return True
 
     def remove(self, url: str) -> None:
         """Forget ``url``'s stored response (a server said ``no-store``)."""
@@ -201,14 +232,17 @@ class HttpCache:
         if cap <= 0:
             return False
         now = self.clock() if now is None else now
-        lifetime = min(freshness_lifetime(entry.headers, entry.stored_at), cap)
-        return lifetime > current_age(entry.headers, entry.stored_at, now)
+        headers, received_at = entry.freshness_basis()
+        lifetime = min(freshness_lifetime(headers, received_at), cap)
+        return lifetime > current_age(headers, received_at, now)
 
     def refresh(self, entry: CachedResponse, headers: Mapping[str, str]) -> CachedResponse:
         """The stored ``entry`` updated by a 304's ``headers`` (RFC 9111 sections 3.2 and
         4.3.4): each field the 304 sends replaces the stored one, except those describing the
-        body. Stored again, with a new ``stored_at``, when a field changed or the response
-        has a freshness lifetime to restart; otherwise left as it is (no write per 304).
+        body. Stored again, with a new ``stored_at``, when a lasting field changed or the 304
+        states an Age; otherwise only the time of validation is recorded (``validated_at``,
+        the file's modification time) when the response has a freshness lifetime to restart,
+        and nothing at all when it has none.
         """
         update = {k: v for k, v in storable_headers(headers).items() if k not in BODY_HEADERS}
         merged = {**entry.headers, **update}
@@ -225,8 +259,12 @@ class HttpCache:
         def lasting(fields: Mapping[str, str]) -> dict[str, str]:
             return {k: v for k, v in fields.items() if k not in PER_ANSWER_HEADERS}
 
-        if lasting(merged) == lasting(entry.headers) and not _has_lifetime(merged):
-            return entry
+        if lasting(merged) == lasting(entry.headers) and "age" not in update:
+            if not _has_lifetime(merged):
+                return entry
+            now = self.clock()
+            if self._validated(self.file_for(entry.url), now):
+                return replace(entry, validated_at=now)
         # Not fsynced: a refresh lost to a power cut leaves the older entry, or a damaged file
         # that the length and digest check discards; neither loses a feed.
         stored = self.put(

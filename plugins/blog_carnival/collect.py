@@ -123,9 +123,14 @@ class _Run:
         thread that fetched it."""
         todo = sorted({u for u in urls if u and u not in self.fetched})
         feeds = set(feeds)
+        # Feeds never stored before will need parsing: a cold cache starts the parse workers
+        # before the first answer.
+        cache = self.cache
+        self.parser.expect(sum(u in feeds and (cache is None or not cache.has(u)) for u in todo))
         for result in self.fetcher.fetch_each(todo, lambda r: self.arrived(r, r.url in feeds)):
             if self.progress is not None:
                 self.progress(result)
+        self.parser.flush()
 
     def arrived(self, result: FetchResult, listed_as_feed: bool) -> None:
         """Record one result and read it (called from the fetching threads)."""

@@ -183,22 +183,29 @@ class _Lookups:
         with self._lock:
             if self._idle == 0 and self._threads < self.size:
                 self._threads += 1
+                self._idle += 1  # counted idle until it takes its first job
                 threading.Thread(target=self._work, name="carnival-dns", daemon=True).start()
         return future
 
     def _work(self) -> None:
         while True:
-            with self._lock:
-                self._idle += 1
             future, job = self._jobs.get()
             with self._lock:
                 self._idle -= 1
             if not future.set_running_or_notify_cancel():
+                with self._lock:
+                    self._idle += 1
                 continue  # its caller stopped waiting before it started
             try:
-                future.set_result(job())
+                found, failure = job(), None
             except BaseException as exc:  # reported to the caller as a DNS failure
-                future.set_exception(exc)
+                found, failure = None, exc
+            with self._lock:
+                self._idle += 1  # idle again before the caller hears: its next lookup is ours
+            if failure is None:
+                future.set_result(found)
+            else:
+                future.set_exception(failure)
 
 
 _LOOKUPS = _Lookups(64)

@@ -45,9 +45,13 @@ logger = logging.getLogger(__name__)
 # Parse in worker processes once this many feeds of one run have needed parsing: below it,
 # starting interpreters costs more CPU than the parsing they would take over.
 PROCESSES_FROM = 64
+# Feeds sent to a worker together: each hand-over costs this process (which also fetches)
+# CPU and thread switches; sending eight at a time costs an eighth of it per feed.
+BATCH = 8
 
 Tags = frozenset[str] | None
 Parsed = ParsedFeed | ParseFailure
+Job = tuple[bytes, Mapping[str, str], str, "Want", Path | None]
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,16 @@ def narrow(parsed: Parsed, want: Want) -> Parsed:
     return parsed if len(entries) == len(parsed.entries) else replace(parsed, entries=entries)
 
 
+@dataclass
+class _Sent:
+    """A feed handed to the workers: the ``index``-th of the batch whose ``future`` (None
+    while the batch is still being filled) gives the parsed feeds."""
+
+    want: Want
+    index: int
+    future: Future | None = None
+
+
 class FeedParser:
     """Turns fetched feed bodies into narrowed ``ParsedFeed`` / ``ParseFailure``; close it
     when done. ``processes`` caps the worker processes (default: the CPU count; 0 or 1:
@@ -91,8 +105,10 @@ class FeedParser:
         self.cache_dir = cache_dir
         self.processes = (os.cpu_count() or 1) if processes is None else processes
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: dict[str, tuple[Want, Future]] = {}
+        self._pending: dict[str, _Sent] = {}
         self._done: dict[str, tuple[Want, Parsed]] = {}
+        self._batch: list[Job] = []
+        self._batched: list[_Sent] = []
         self._misses = 0  # feeds of this run that the parse cache did not have
         self._lock = threading.Lock()
 
@@ -111,10 +127,18 @@ class FeedParser:
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
+            self._batch, self._batched = [], []
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
         self._done.clear()
+
+    def expect(self, misses: int) -> None:
+        """About ``misses`` feeds are about to need parsing (a cold cache): when that is worth
+        it, start the workers now, so that their start-up overlaps the first answers."""
+        with self._lock:
+            if self._pool is None and self.processes > 1 and misses >= PROCESSES_FROM:
+                self._start()
 
     @property
     def started(self) -> bool:
@@ -127,39 +151,59 @@ class FeedParser:
         The caller need not keep the body: ``take`` gives the narrowed result."""
         if not result.ok:
             return
-        self._pending.pop(result.url, None)
+        with self._lock:
+            self._pending.pop(result.url, None)
         memo = self._memo_path(result, want.trim)
         if memo is not None:
             cached = self._read_memo(memo)
             if cached is not None:
                 self._done[result.url] = (want, narrow(cached, want))
                 return
-        pool = self._workers()
-        if pool is not None:
-            try:
-                future = pool.submit(
-                    _parse_and_store, result.body, dict(result.headers), _base(result), want, memo
-                )
-            except (BrokenProcessPool, RuntimeError) as exc:
-                logger.debug("carnival: parse workers unavailable (%s); parsing here", exc)
-                self.processes = 1
-            else:
-                self._pending[result.url] = (want, future)
-                return
+        if self._workers() is not None:
+            job = (result.body or b"", dict(result.headers), _base(result), want, memo)
+            with self._lock:
+                sent = self._pending[result.url] = _Sent(want, len(self._batch))
+                self._batch.append(job)
+                self._batched.append(sent)
+                if len(self._batch) >= BATCH:
+                    self._send()
+            return
         self._done[result.url] = (want, _parse_and_store(*_args(result), want, memo))
+
+    def flush(self) -> None:
+        """Hand the feeds still gathering for a batch to the workers now (the fetching
+        phase is over: nothing more is coming to fill it)."""
+        with self._lock:
+            self._send()
+
+    def _send(self) -> None:
+        jobs, sent, self._batch, self._batched = self._batch, self._batched, [], []
+        if not jobs or self._pool is None:
+            return
+        try:
+            future = self._pool.submit(_parse_batch, jobs)
+        except (BrokenProcessPool, RuntimeError) as exc:  # take() then says: parse it again
+            logger.debug("carnival: parse workers unavailable (%s); parsing here", exc)
+            future = Future()
+            future.set_exception(exc)
+        for item in sent:
+            item.future = future
 
     def take(self, url: str, want: Want) -> Parsed | None:
         """The narrowed result ``submit`` started for ``url`` (waiting for its worker), or
         None when there is none for this ``want`` (then submit the body again)."""
-        pending = self._pending.pop(url, None)
-        if pending is not None:
-            wanted, future = pending
+        with self._lock:
+            sent = self._pending.pop(url, None)
+            if sent is not None and sent.future is None:
+                self._send()
+        if sent is not None:
+            assert sent.future is not None
             try:
-                parsed = future.result()
+                parsed = sent.future.result()[sent.index]
             except Exception as exc:  # a dead worker must not cost the feed
                 logger.debug("carnival: worker failed on %s (%s)", url, exc)
                 return None
-            self._done[url] = (wanted, parsed)
+            self._done[url] = (sent.want, parsed)
         done = self._done.get(url)
         if done is None:
             return None
@@ -202,9 +246,14 @@ class FeedParser:
             self._pool = ProcessPoolExecutor(
                 self.processes, mp_context=multiprocessing.get_context("spawn")
             )
-        except (OSError, ValueError) as exc:  # no processes here: parse in this one
+            for _ in range(self.processes):  # processes start on demand: demand them now
+                self._pool.submit(_ready)
+        except (OSError, ValueError, BrokenProcessPool) as exc:  # parse in this process
             logger.debug("carnival: parsing in-process (%s)", exc)
             self.processes = 1
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     # -- the parse cache ------------------------------------------------------------------------
     def _memo_path(self, result: FetchResult, tags: Tags) -> Path | None:
@@ -230,6 +279,15 @@ class FeedParser:
 
 def _args(result: FetchResult) -> tuple[bytes, Mapping[str, str], str]:
     return result.body or b"", result.headers, _base(result)
+
+
+def _ready() -> None:
+    """A worker's first task: being started, with this module imported."""
+
+
+def _parse_batch(jobs: list[Job]) -> list[Parsed]:
+    """What a worker does with a batch."""
+    return [_parse_and_store(*job) for job in jobs]
 
 
 def _parse_and_store(
