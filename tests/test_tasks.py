@@ -62,3 +62,12 @@ def test_build_task_offline_makes_the_site():
     proc = invoke("build", "--offline", "--output", "output")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (ROOT / "output" / "carnival" / "networking-carnival" / "3" / "index.html").is_file()
+
+
+def test_build_can_revalidate_every_feed():
+    """`invoke build --refresh` asks every feed again (CARNIVAL_REFRESH), fresh or not."""
+    assert "--refresh" in invoke("build", "--help").stdout
+    dry = invoke("--dry", "build", "--refresh")  # prints the command instead of running it
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "-m pelican content" in dry.stdout and "CARNIVAL_REFRESH=true" in dry.stdout
+    assert "CARNIVAL_REFRESH" not in invoke("--dry", "build").stdout

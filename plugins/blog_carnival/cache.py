@@ -16,7 +16,9 @@ that cannot be read or written is logged and ignored; it never fails a fetch.
 A 304 lays its header fields over the stored ones (RFC 9111 section 3.2), so new validators
 and a new freshness lifetime are remembered (``refresh``). A 304 that changes no lasting field
 only says when the response was last validated: that time becomes the file's modification
-time (one metadata update instead of rewriting the entry), and freshness counts from it.
+time (one metadata update instead of rewriting the entry), and freshness counts from it (a
+cache folder copied without its times counts as validated when copied: at worst a feed is
+asked again up to ``max_freshness`` later).
 ``is_fresh`` decides whether a stored response may be used without asking the server at all
 (RFC 9111 section 4.2), as a private cache does: ``max-age``, else ``Expires`` minus ``Date``,
 against the response's age.
