@@ -8,6 +8,10 @@ Each phase fetches concurrently, so the whole carnival costs about its slowest f
 rather than the sum. A failed fetch falls back to the last good copy in the cache (nothing
 collected is lost). The result, ``Documents``, is a frozen snapshot: assembling an edition
 from it is a pure function (``assemble``).
+
+Memory follows what the roundup needs, not what the feeds hold: each body is read as it
+arrives and let go, and each parsed feed keeps only the entries its readers can use (see
+``parsepool.Want`` and ``narrow``), so assembling gives what it would from the whole feeds.
 """
 
 from __future__ import annotations
