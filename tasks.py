@@ -33,7 +33,13 @@ CONFIG = {
 
 
 def pelican_run(
-    c, args: str, *, offline: bool = False, strict: bool = False, output: str | None = None
+    c,
+    args: str,
+    *,
+    offline: bool = False,
+    strict: bool = False,
+    refresh: bool = False,
+    output: str | None = None,
 ) -> None:
     """Run Pelican in a child process so its exit code becomes ours."""
     extra = []
@@ -41,6 +47,8 @@ def pelican_run(
         extra.append("CARNIVAL_OFFLINE=true")
     if strict:
         extra.append("CARNIVAL_STRICT=true")
+    if refresh:
+        extra.append("CARNIVAL_REFRESH=true")
     out = shlex.quote(output or CONFIG["deploy_path"])
     cmd = f"{shlex.quote(sys.executable)} -m pelican content {args} -o {out}"
     if extra:
@@ -59,14 +67,22 @@ def clean(c):
     help={
         "offline": "build from locks and cache only, no network",
         "strict": "fail (non-zero exit) when any contributor feed fails",
+        "refresh": "ask every feed again, even those still fresh in the cache (max-age)",
         "settings": "settings file (default pelicanconf.py)",
         "output": "output folder (default output/)",
     }
 )
-def build(c, offline=False, strict=False, settings=None, output=None):
+def build(c, offline=False, strict=False, refresh=False, settings=None, output=None):
     """Build the local version of the site (feeds and carnival included)."""
     settings_file = shlex.quote(settings or CONFIG["settings_base"])
-    pelican_run(c, f"-s {settings_file}", offline=offline, strict=strict, output=output)
+    pelican_run(
+        c,
+        f"-s {settings_file}",
+        offline=offline,
+        strict=strict,
+        refresh=refresh,
+        output=output,
+    )
 
 
 @task(help={"offline": "build from locks and cache only", "strict": "fail when any feed fails"})

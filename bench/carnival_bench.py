@@ -1,25 +1,33 @@
-"""Benchmark: what the carnival adds to a build, cold and warm.
+"""Benchmark: what a tag-mode carnival of many contributor feeds adds to a build, cold and warm.
 
-Serves N synthetic contributor feeds (default 200, 20 entries each, 2 tagged for the
-edition) from N loopback addresses (127.0.1.x, one per contributor, as real contributors
-live on many hosts) with a fixed latency per response (default 200 ms), then builds the
-site with Pelican in a subprocess:
+For each pair of (feeds, hosts) (default 200 and 2,000 feeds, each on 20 and 50 hosts) a feed
+farm (bench/feed_server.py, its own process) serves the feeds from 127.0.0.2 upwards, every
+answer after a fixed latency (default 200 ms). The site is then built with Pelican, each build
+in its own process:
 
-  baseline  the same site with an empty carnival folder
-  cold      the carnival with an empty cache (every feed fetched and parsed)
-  warm      the same cache again (every feed answers 304 Not Modified)
+  site   the same site and carnival with no contributors (the carnival costs nothing)
+  cold   an empty cache: every feed fetched (answers say max-age=3600) and parsed
+  fresh  again, inside the feeds' freshness window: no request at all
+  304    again with CARNIVAL_REFRESH (what `invoke build --refresh` sets), the farm no longer
+         stating a lifetime: every feed revalidated, every one answering 304 Not Modified
 
-and prints the median of several runs of each, and what cold and warm add to baseline.
-Usage: python bench/carnival_bench.py [--feeds 200] [--latency 0.2] [--runs 5]
+Each build is given as the time it ADDS to "site", beside the latency floor (the rounds of
+requests the per-host limit forces, ceil(feeds per host / per_host) x latency, and the rounds
+concurrency forces, ceil(feeds / concurrency) x latency: the larger is the floor) and a plain
+thread pool (ThreadPoolExecutor(concurrency) + urllib, no politeness, no cache) fetching the
+same URLs. Peak memory is the sum of the high-water resident sets (VmHWM) of the build
+process and of every child it started (parse workers), sampled every 20 ms.
+
+Usage: python bench/carnival_bench.py [--feeds 200,2000] [--hosts 20,50] [--latency 0.2]
+       [--runs 3] [--per-host 4] [--concurrency 100]
+Times are medians of --runs; on a busy machine they wander, so the load average is printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import datetime as dt
-import email.utils
-import hashlib
+import json
+import math
 import os
 import shutil
 import statistics
@@ -28,135 +36,140 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TAG = "bench-carnival"
-OPENS, DEADLINE = dt.date(2026, 10, 1), dt.date(2026, 10, 31)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from feed_server import TAG, feed_url, host_of  # noqa: E402
+
+TODAY = "2026-12-01"  # the edition's date is behind it: a roundup, not a call
 
 
-def synthetic_feed(n: int, entries: int = 20) -> bytes:
-    """An RSS 2.0 feed: `entries` items, the first two tagged and dated inside the window."""
-    items = []
-    for i in range(entries):
-        when = dt.datetime(2026, 10, 20, 12, tzinfo=dt.UTC) - dt.timedelta(days=i * 3)
-        tags = [f"<category>{TAG}</category>"] if i < 2 else []
-        tags.append("<category>jobs</category>")
-        items.append(
-            f"<item><title>Post {i} from blog {n}: on keeping in touch</title>"
-            f"<link>http://127.0.1.{n % 250 + 1}:{{port}}/{n}/posts/{i}.html</link>"
-            f"<guid>tag:blog{n}.example,2026:{i}</guid><pubDate>{email.utils.format_datetime(when)}</pubDate>"
-            f"<author>writer{n}@blog{n}.example (Writer {n})</author>{''.join(tags)}"
-            f"<description>&lt;p&gt;Paragraph {i} of blog {n}. A short note on networking, following up "
-            f'and thanking the people who helped, with a &lt;a href="/x"&gt;relative link&lt;/a&gt;.&lt;/p&gt;'
-            f"</description></item>"
+# -- the feed farm --------------------------------------------------------------------------------
+
+
+class FarmProcess:
+    def __init__(self, feeds: int, hosts: int, latency: float) -> None:
+        self.feeds, self.hosts = feeds, hosts
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "feed_server.py"),
+                f"--feeds={feeds}",
+                f"--hosts={hosts}",
+                f"--latency={latency}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Blog {n}</title>'
-        f"<link>http://127.0.1.{n % 250 + 1}:{{port}}/{n}/</link><description>Synthetic blog {n}</description>"
-        + "".join(items)
-        + "</channel></rss>"
-    ).encode()
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line.startswith("PORT "):
+            sys.exit(f"feed farm did not start: {line!r}")
+        self.port = int(line.split()[1])
 
+    def control(self, path: str) -> dict:
+        url = f"http://{host_of(0, self.hosts)}:{self.port}{path}"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return json.loads(answer.read())
 
-class FeedServer:
-    """One asyncio loop in a thread, one listening socket per contributor address."""
+    def stats(self) -> dict:
+        return self.control("/_stats")
 
-    def __init__(self, feeds: int, latency: float):
-        self.feeds, self.latency = feeds, latency
-        self.port = 0
-        self.bodies: dict[int, bytes] = {}
-        self.requests = 0
-        self.not_modified = 0
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def mode(self, name: str) -> None:
+        self.control(f"/_mode/{name}")
 
-    def start(self) -> FeedServer:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
+    def urls(self) -> list[str]:
+        return [feed_url(n, self.hosts, self.port) for n in range(self.feeds)]
 
-    def _run(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.loop.run_until_complete(self._serve())
-
-    async def _serve(self) -> None:
-        first = await asyncio.start_server(self._handle, "127.0.1.1", 0)
-        self.port = first.sockets[0].getsockname()[1]
-        servers = [first]
-        for host in sorted({f"127.0.1.{n % 250 + 1}" for n in range(self.feeds)} - {"127.0.1.1"}):
-            servers.append(await asyncio.start_server(self._handle, host, self.port))
-        for n in range(self.feeds):
-            self.bodies[n] = synthetic_feed(n).replace(b"{port}", str(self.port).encode())
-        self._stop = asyncio.Event()
-        self._ready.set()
-        await self._stop.wait()
-        for s in servers:
-            s.close()
+    def addresses(self) -> list[str]:
+        return sorted({host_of(n, self.hosts) for n in range(self.feeds)})
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(5)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1]
-                headers = {
-                    k.lower(): v.strip()
-                    for k, _, v in (line.partition(":") for line in lines[1:] if line)
-                }
-                await asyncio.sleep(self.latency)
-                self.requests += 1
-                n = (
-                    int(path.strip("/").split("/")[0])
-                    if path.strip("/").split("/")[0].isdigit()
-                    else -1
-                )
-                body = self.bodies.get(n)
-                if body is None:
-                    writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-                else:
-                    etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
-                    if headers.get("if-none-match") == etag:
-                        self.not_modified += 1
-                        writer.write(
-                            f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nContent-Length: 0\r\n\r\n".encode()
-                        )
-                    else:
-                        writer.write(
-                            f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nETag: {etag}\r\n"
-                            f"Content-Length: {len(body)}\r\n\r\n".encode()
-                            + body
-                        )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, IndexError, ValueError):
-            pass
-        finally:
-            writer.close()
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(10)
 
 
-def write_carnival(folder: Path, server: FeedServer) -> None:
+def write_carnival(folder: Path, farm: FarmProcess, contributors: bool) -> None:
     c = folder / "bench"
     c.mkdir(parents=True)
-    people = "".join(
-        f'\n[[contributors]]\nname = "Writer {n}"\nblog = "http://127.0.1.{n % 250 + 1}:{server.port}/{n}/"\n'
-        f'feed = "http://127.0.1.{n % 250 + 1}:{server.port}/{n}/feed.xml"\n'
-        for n in range(server.feeds)
-    )
+    people = ""
+    if contributors:
+        people = "".join(
+            f'\n[[contributors]]\nname = "Writer {n}"\n'
+            f'blog = "http://{host_of(n, farm.hosts)}:{farm.port}/{n}/"\n'
+            f'feed = "{feed_url(n, farm.hosts, farm.port)}"\n'
+            for n in range(farm.feeds)
+        )
     (c / "carnival.toml").write_text(
         'title = "Bench Carnival"\ndescription = "Synthetic."\norganizer = { name = "Bench" }\n'
         + people
     )
     (c / "001.toml").write_text(
-        f'number = 1\ntitle = "Everything"\nhost = {{ name = "Bench" }}\nopens = {OPENS}\ndeadline = {DEADLINE}\n'
-        f'date = 2026-11-02\ntag = "{TAG}"\nintro = "All of it."\n'
+        'number = 1\ntitle = "Everything"\nhost = { name = "Bench" }\nopens = 2026-10-01\n'
+        f'deadline = 2026-10-31\ndate = 2026-11-02\ntag = "{TAG}"\nintro = "All of it."\n'
     )
 
 
-def build(out: Path, carnival: Path, cache: Path, hosts: list[str]) -> float:
+# -- one build, timed, its memory sampled ---------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids.extend(int(k) for k in f.read().split())
+    except OSError:
+        pass
+    return kids
+
+
+def _hwm_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _sample_tree(root: int, peaks: dict[int, int], stop: threading.Event) -> None:
+    """Keep each process's latest high-water mark until ``stop``: their sum is the peak."""
+    while not stop.is_set():
+        todo, seen = [root], set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            hwm = _hwm_kib(pid)
+            if hwm is not None:
+                peaks[pid] = max(peaks.get(pid, 0), hwm)
+            todo.extend(_children(pid))
+        stop.wait(0.02)
+
+
+@dataclass
+class Build:
+    seconds: float
+    peak_mib: float
+    requests: int
+    entries: int
+
+
+def build(
+    tmp: Path, carnival: Path, cache: Path, farm: FarmProcess, args, *, refresh: bool = False
+) -> Build:
+    out = tmp / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    hosts = ",".join(f'"{h}"' for h in farm.addresses())
     cmd = [
         sys.executable,
         "-m",
@@ -170,62 +183,149 @@ def build(out: Path, carnival: Path, cache: Path, hosts: list[str]) -> float:
         "-e",
         f'CARNIVAL_PATH="{carnival}"',
         f'CARNIVAL_CACHE_PATH="{cache}"',
-        "CARNIVAL_ALLOWED_PRIVATE_HOSTS=" + "[" + ",".join(f'"{h}"' for h in hosts) + "]",
+        f"CARNIVAL_ALLOWED_PRIVATE_HOSTS=[{hosts}]",
+        f"CARNIVAL_PER_HOST={args.per_host}",
+        f"CARNIVAL_CONCURRENCY={args.concurrency}",
     ]
+    env = {**os.environ, "CARNIVAL_OFFLINE": "", "CARNIVAL_TODAY": TODAY}
+    env["CARNIVAL_REFRESH"] = "true" if refresh else ""
+    before = farm.stats()["requests"]
+    peaks: dict[int, int] = {}
+    stop = threading.Event()
     start = time.perf_counter()
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CARNIVAL_OFFLINE": ""}
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    sampler = threading.Thread(target=_sample_tree, args=(proc.pid, peaks, stop), daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
     took = time.perf_counter() - start
+    stop.set()
+    sampler.join()
     if proc.returncode != 0:
-        sys.exit(f"build failed:\n{proc.stdout}\n{proc.stderr}")
+        sys.exit(f"build failed:\n{stdout}\n{stderr}")
+    page = out / "carnival" / "bench" / "1" / "index.html"
+    entries = page.read_text().count('class="roundup-entry') if page.exists() else 0
+    return Build(took, sum(peaks.values()) / 1024, farm.stats()["requests"] - before, entries)
+
+
+def plain_pool(urls: list[str], workers: int) -> float:
+    """The same URLs with the standard library's client in a plain thread pool."""
+
+    def get(url: str) -> int:
+        with urllib.request.urlopen(url, timeout=60) as answer:
+            return len(answer.read())
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        sizes = list(pool.map(get, urls))
+    took = time.perf_counter() - start
+    assert all(sizes)
     return took
+
+
+# -- the runs -------------------------------------------------------------------------------------
+
+KINDS = ("site", "cold", "fresh", "304")
+
+
+@dataclass
+class Case:
+    feeds: int
+    hosts: int
+    builds: dict[str, list[Build]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    plain: list[float] = field(default_factory=list)
+
+
+def run_case(feeds: int, hosts: int, args, tmp: Path) -> Case:
+    case = Case(feeds, hosts)
+    farm = FarmProcess(feeds, hosts, args.latency)
+    try:
+        folder = tmp / f"{feeds}-{hosts}"
+        alone, full = folder / "alone", folder / "carnival"
+        write_carnival(alone, farm, contributors=False)
+        write_carnival(full, farm, contributors=True)
+        for run in range(args.runs):
+            case.builds["site"].append(
+                build(folder, alone, folder / f"cache-site-{run}", farm, args)
+            )
+            cache = folder / f"cache-{run}"
+            farm.mode("fresh")  # answers state a lifetime of an hour
+            case.builds["cold"].append(build(folder, full, cache, farm, args))
+            case.builds["fresh"].append(build(folder, full, cache, farm, args))
+            farm.mode("plain")
+            case.builds["304"].append(build(folder, full, cache, farm, args, refresh=True))
+            case.plain.append(plain_pool(farm.urls(), args.concurrency))
+            print(
+                f"  {feeds} feeds / {hosts} hosts, run {run + 1}: "
+                + ", ".join(f"{k} {case.builds[k][-1].seconds:.2f} s" for k in KINDS)
+                + f", plain pool {case.plain[-1]:.2f} s",
+                flush=True,
+            )
+    finally:
+        farm.stop()
+    return case
+
+
+def floors(feeds: int, hosts: int, args) -> tuple[float, float]:
+    per_host_rounds = math.ceil(math.ceil(feeds / hosts) / args.per_host)
+    concurrency_rounds = math.ceil(feeds / args.concurrency)
+    return per_host_rounds * args.latency, concurrency_rounds * args.latency
+
+
+def report(cases: list[Case], args) -> None:
+    med = statistics.median
+    print()
+    print(
+        f"latency {args.latency * 1000:.0f} ms, per_host {args.per_host}, concurrency "
+        f"{args.concurrency}, runs {args.runs} (medians), load average "
+        + " ".join(f"{x:.1f}" for x in os.getloadavg())
+    )
+    head = (
+        f"{'feeds':>5} {'hosts':>5} | {'site':>5} | {'floor':>5} {'(host':>5} {'conc)':>5} | "
+        f"{'plain':>5} | {'cold':>5} {'304':>5} {'fresh':>5} | "
+        f"{'MiB cold':>8} {'304':>5} {'fresh':>5} | {'requests c/304/f':>16} | entries"
+    )
+    print(head)
+    print("-" * len(head))
+    for case in cases:
+        site = med(b.seconds for b in case.builds["site"])
+        by_host, by_conc = floors(case.feeds, case.hosts, args)
+        added = {k: med(b.seconds for b in case.builds[k]) - site for k in ("cold", "304", "fresh")}
+        peak = {k: max(b.peak_mib for b in case.builds[k]) for k in ("cold", "304", "fresh")}
+        reqs = "/".join(str(case.builds[k][-1].requests) for k in ("cold", "304", "fresh"))
+        entries = {b.entries for k in ("cold", "304", "fresh") for b in case.builds[k]}
+        print(
+            f"{case.feeds:>5} {case.hosts:>5} | {site:5.2f} | {max(by_host, by_conc):5.2f} "
+            f"{by_host:5.2f} {by_conc:5.2f} | {med(case.plain):5.2f} | "
+            f"{added['cold']:+5.2f} {added['304']:+5.2f} {added['fresh']:+5.2f} | "
+            f"{peak['cold']:8.0f} {peak['304']:5.0f} {peak['fresh']:5.0f} | {reqs:>16} | "
+            f"{'/'.join(str(e) for e in sorted(entries))} (of {case.feeds * 2})"
+        )
+    print(
+        "site: build seconds with no contributors; floor: the latency floor (larger of the "
+        "per-host and the concurrency rounds); plain: ThreadPoolExecutor + urllib, seconds; "
+        "cold/304/fresh: seconds ADDED to site; MiB: peak resident memory, build + workers"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--feeds", default="200,2000")
+    parser.add_argument("--hosts", default="20,50")
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--per-host", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=100)
     args = parser.parse_args()
-    server = FeedServer(args.feeds, args.latency).start()
-    hosts = sorted({f"127.0.1.{n % 250 + 1}" for n in range(args.feeds)})
     tmp = Path(tempfile.mkdtemp(prefix="carnival-bench-"))
+    cases = []
     try:
-        empty, full = tmp / "empty", tmp / "carnival"
-        empty.mkdir()
-        write_carnival(full, server)
-        times: dict[str, list[float]] = {"baseline": [], "cold": [], "warm": []}
-        for run in range(args.runs):
-            times["baseline"].append(
-                build(tmp / "out-base", empty, tmp / f"cache-base-{run}", hosts)
-            )
-            cache = tmp / f"cache-{run}"
-            before = server.requests
-            times["cold"].append(build(tmp / "out-cold", full, cache, hosts))
-            cold_requests = server.requests - before
-            nm_before = server.not_modified
-            times["warm"].append(build(tmp / "out-warm", full, cache, hosts))
-            warm_304 = server.not_modified - nm_before
-        html = (tmp / "out-warm" / "carnival" / "bench" / "1" / "index.html").read_text()
-        entries = html.count('class="roundup-entry')
-        base = statistics.median(times["baseline"])
-        print(
-            f"feeds: {args.feeds} x 20 entries, latency {args.latency * 1000:.0f} ms, runs: {args.runs}"
-        )
-        print(f"roundup entries selected by tag: {entries} (expected {args.feeds * 2})")
-        print(f"requests per cold build: {cold_requests}; 304 answers per warm build: {warm_304}")
-        for name, values in times.items():
-            med = statistics.median(values)
-            extra = "" if name == "baseline" else f"   adds {med - base:+.2f} s"
-            print(
-                f"{name:9s} median {med:6.2f} s  (runs: {', '.join(f'{v:.2f}' for v in values)}){extra}"
-            )
-        print(
-            f"sequential fetching would wait at least {args.feeds * args.latency:.0f} s on latency alone"
-        )
+        for feeds in (int(f) for f in args.feeds.split(",")):
+            for hosts in (int(h) for h in args.hosts.split(",")):
+                cases.append(run_case(feeds, hosts, args, tmp))
+        report(cases, args)
     finally:
-        server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

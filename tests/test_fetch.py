@@ -522,6 +522,7 @@ def test_a_304_refreshes_the_stored_validators_and_lifetime(
         "Content-Type": "text/plain",  # describes no body here: not taken over (RFC 9111 3.2)
     }
     server.handler("/feed.xml", _answer_304(fresh))
+    fetcher = make_fetcher(cache, refresh=True)  # still fresh (max-age=60): ask anyway
     second = fetcher.fetch(url)
     assert second.not_modified and second.body == b"<rss>v1</rss>"
     stored = cache.get(url)
@@ -662,6 +663,51 @@ def test_connections_are_reused(make_fetcher: Make, server) -> None:
     for i in range(5):
         assert fetcher.fetch(server.route(f"/r/{i}", body=b"x")).ok
     assert server.connections_total == 1
+
+
+def test_a_304_a_redirect_and_an_error_page_keep_the_connection(
+    make_fetcher: Make, server, tmp_path
+) -> None:
+    """An answer we do not read the body of is read to its end, so that its connection can
+    carry the next request (RFC 9112 section 9.3) instead of being closed."""
+    fetcher = make_fetcher(HttpCache(tmp_path))
+    url = server.route("/feed.xml", body=b"<rss/>", etag='"e"')
+    assert fetcher.fetch(url).ok
+    assert fetcher.fetch(url).not_modified
+    assert fetcher.fetch(server.redirect("/old", server.url("/feed.xml"))).ok
+    assert fetcher.fetch(server.route("/gone", body=b"a short page", status=404)).error
+    assert fetcher.fetch(url).not_modified
+    assert server.request_count == 6 and server.connections_total == 1
+
+
+@pytest.mark.timeout(120)
+def test_one_host_with_many_urls_does_not_hold_back_the_others(
+    make_fetcher: Make, hostile_server
+) -> None:
+    """Workers are handed a URL only when its host has a free slot: the one URL of host B,
+    listed after eight of host A, is fetched while A's first is still in flight."""
+    a, b = hostile_server("127.0.0.1"), hostile_server("127.0.0.1")
+    together = threading.Barrier(2)
+    urls = [a.handler("/0", gathering(together, b"a0"))]
+    urls += [a.route(f"/{i}", body=b"a") for i in range(1, 8)]
+    urls.append(b.handler("/0", gathering(together, b"b0")))
+    results = make_fetcher(concurrency=4, per_host=1).fetch_all(urls)
+    assert all(r.ok for r in results.values()), results
+    assert a.max_in_flight == 1
+
+
+def test_fetch_each_hands_out_results_as_they_come_and_may_stop_early(
+    make_fetcher: Make, server
+) -> None:
+    fetcher = make_fetcher(per_host=1)
+    urls = [server.route(f"/e/{i}", body=b"%d" % i) for i in range(6)]
+    each = fetcher.fetch_each(urls + urls[:2])
+    first = next(each)
+    assert first.ok and first.url in urls
+    each.close()  # what had not started is cancelled; nothing is left running
+    assert server.request_count < 6
+    rest = fetcher.fetch_all(urls)  # the fetcher goes on working
+    assert sorted(rest) == sorted(urls) and all(r.ok for r in rest.values())
 
 
 def test_fetcher_is_a_context_manager(server) -> None:

@@ -172,3 +172,33 @@ def test_slow_dns_is_bounded_by_the_timeout_and_the_deadline() -> None:
         assert asked == ["slow.test", "slow.test"]
     finally:
         answer.set()
+
+
+def test_lookups_reuse_their_threads_and_a_hung_one_holds_up_no_other() -> None:
+    """No thread per connection: lookups run on a few reused daemon threads; one that never
+    answers keeps its thread, and the next lookup gets another."""
+    threads: set[threading.Thread] = set()
+    release = threading.Event()
+
+    def resolver(host: str, port: int) -> list[str]:
+        threads.add(threading.current_thread())
+        if host == "hung.test":
+            release.wait()
+        return ["127.0.0.1"]
+
+    def lookup_threads() -> int:
+        return sum(t.name == "carnival-dns" for t in threading.enumerate())
+
+    backend = GuardedBackend(AddressPolicy({"127.0.0.1"}), resolver)
+    try:
+        before = lookup_threads()
+        for _ in range(30):
+            assert backend.resolve("fast.test", 80, timeout=10) == ["127.0.0.1"]
+        # 30 lookups ran on the threads already there, and at most one more: not one each
+        assert len(threads) <= before + 1 and lookup_threads() <= before + 1
+        assert all(t.daemon and t.name == "carnival-dns" for t in threads)
+        with pytest.raises(httpcore.ConnectTimeout, match="DNS lookup for hung.test timed out"):
+            backend.resolve("hung.test", 80, timeout=0.2)
+        assert backend.resolve("fast.test", 80, timeout=10) == ["127.0.0.1"]
+    finally:
+        release.set()

@@ -77,3 +77,12 @@ def test_carnival_tasks_call_the_commands_with_their_exit_codes():
     assert invoke("carnival.check", "--edition", "networking-carnival/3").returncode == 0
     refused = invoke("carnival.submit", "networking-carnival/5", "ftp://example.org/post")
     assert refused.returncode == 1 and "not an http(s) URL" in refused.stderr
+
+
+def test_build_can_revalidate_every_feed():
+    """`invoke build --refresh` asks every feed again (CARNIVAL_REFRESH), fresh or not."""
+    assert "--refresh" in invoke("build", "--help").stdout
+    dry = invoke("--dry", "build", "--refresh")  # prints the command instead of running it
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "-m pelican content" in dry.stdout and "CARNIVAL_REFRESH=true" in dry.stdout
+    assert "CARNIVAL_REFRESH" not in invoke("--dry", "build").stdout

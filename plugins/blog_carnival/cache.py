@@ -7,12 +7,21 @@ One file per URL, named by the sha256 of the URL, under the cache folder::
 The metadata records the body's length and sha256, so a truncated or otherwise damaged file is
 recognised, logged (naming the file), removed and treated as a miss: the next fetch is a fresh
 unconditional GET. Files are written atomically: a temporary file in the same folder (a dot
-name ending ``.tmp``, never read as an entry), flushed and fsynced, then ``os.replace``d over
-the old one, so a process killed at any moment leaves the old entry or the new one. A cache
+name ending ``.tmp``, never read as an entry), flushed, then ``os.replace``d over the old one,
+so a process killed at any moment leaves the old entry or the new one. A durable write also
+fsyncs the file and the folder; a bulk run writes without (``durable=False``): an entry lost to
+a power cut is fetched again, and one damaged by it fails its length and sha256 check. A cache
 that cannot be read or written is logged and ignored; it never fails a fetch.
 
 A 304 lays its header fields over the stored ones (RFC 9111 section 3.2), so new validators
-and a new freshness lifetime are remembered (``refresh``).
+and a new freshness lifetime are remembered (``refresh``). A 304 that changes no lasting field
+only says when the response was last validated: that time becomes the file's modification
+time (one metadata update instead of rewriting the entry), and freshness counts from it (a
+cache folder copied without its times counts as validated when copied: at worst a feed is
+asked again up to ``max_freshness`` later).
+``is_fresh`` decides whether a stored response may be used without asking the server at all
+(RFC 9111 section 4.2), as a private cache does: ``max-age``, else ``Expires`` minus ``Date``,
+against the response's age.
 """
 
 from __future__ import annotations
@@ -21,13 +30,17 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from email.utils import formatdate
 from pathlib import Path
 from types import MappingProxyType
 
+from .model import utc_datetime
 from .textutil import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -76,7 +89,10 @@ class CachedResponse:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
-    stored_at: float = 0.0
+    stored_at: float = 0.0  # when the response was received (the clock's epoch seconds)
+    known_digest: str | None = field(default=None, compare=False, repr=False)
+    # When a 304 last confirmed it, if later than stored_at (the file's modification time).
+    validated_at: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", MappingProxyType(storable_headers(self.headers)))
@@ -89,19 +105,41 @@ class CachedResponse:
     def last_modified(self) -> str | None:
         return self.headers.get("last-modified")
 
+    def freshness_basis(self) -> tuple[Mapping[str, str], float]:
+        """The header fields and the time received that its age and freshness are judged by.
+        After a 304 that changed no lasting field, those of that 304 (RFC 9111 section
+        4.3.4): its Date is the time of validation, and it came with no Age."""
+        if self.validated_at is None or self.validated_at <= self.stored_at + 1:
+            return self.headers, self.stored_at
+        fields = {k: v for k, v in self.headers.items() if k != "age"}
+        fields["date"] = formatdate(self.validated_at, usegmt=True)
+        return fields, self.validated_at
+
     @property
     def digest(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
+        """sha256 hex of the body (checked when the entry was read, not computed again)."""
+        if self.known_digest is None:
+            object.__setattr__(self, "known_digest", hashlib.sha256(self.body).hexdigest())
+        return self.known_digest  # type: ignore[return-value]
 
 
 class HttpCache:
-    """The cache folder; ``get`` and ``put`` are safe to call from several threads."""
+    """The cache folder; ``get`` and ``put`` are safe to call from several threads.
 
-    def __init__(self, path: Path | str) -> None:
+    ``clock`` gives the time in epoch seconds (default ``time.time``): when a response was
+    stored, how old it is now, whether a Retry-After still holds. Tests pass a fake one.
+    """
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
+        self.clock = clock
 
     def file_for(self, url: str) -> Path:
         return self.path / f"{cache_key(url)}{SUFFIX}"
+
+    def has(self, url: str) -> bool:
+        """Whether something is stored for ``url`` (not checked: ``get`` does that)."""
+        return self.file_for(url).exists()
 
     def get(self, url: str) -> CachedResponse | None:
         """The stored response for ``url``, or None when there is none or it is damaged
@@ -117,7 +155,7 @@ class HttpCache:
             logger.warning("carnival: cannot read cache file %s: %s", file, exc)
             return None
         try:
-            return _decode(url, data)
+            return replace(_decode(url, data), validated_at=identity.st_mtime)
         except (ValueError, KeyError, TypeError) as exc:
             logger.warning(
                 "carnival: discarded damaged cache file %s (%s); %s will be fetched again",
@@ -143,7 +181,7 @@ class HttpCache:
             until = float(file.read_text().strip())
         except (OSError, ValueError):
             return None
-        if until <= (time.time() if now is None else now):
+        if until <= (self.clock() if now is None else now):
             with contextlib.suppress(OSError):
                 file.unlink()
             return None
@@ -158,45 +196,183 @@ class HttpCache:
         body: bytes,
         *,
         durable: bool = True,
+        digest: str | None = None,
     ) -> CachedResponse | None:
-        """Store a response atomically; return it, or None if it could not be written."""
-        entry = CachedResponse(url, final_url, status, headers, bytes(body), time.time())
+        """Store a response atomically; return it, or None if it could not be written.
+        ``digest``: the body's sha256 hex, when the caller has it already."""
+        entry = CachedResponse(
+            url, final_url, status, headers, bytes(body), self.clock(), known_digest=digest
+        )
         file = self.file_for(url)
         try:
             write_atomic(file, _encode(entry), durable=durable)
         except OSError as exc:
             logger.warning("carnival: cannot write cache file %s: %s", file, exc)
             return None
+        self._validated(file, entry.stored_at)  # not validated since it was stored
         return entry
+
+    @staticmethod
+    def _validated(file: Path, when: float) -> bool:
+        """Record when the entry in ``file`` was last validated, as its modification time."""
+        try:
+            os.utime(file, (when, when))
+        except OSError as exc:
+            logger.debug("carnival: cannot set the time of cache file %s: %s", file, exc)
+            return False
+        return True
+
+    def remove(self, url: str) -> None:
+        """Forget ``url``'s stored response (a server said ``no-store``)."""
+        with contextlib.suppress(OSError):
+            self.file_for(url).unlink()
+
+    def is_fresh(self, entry: CachedResponse, cap: float, now: float | None = None) -> bool:
+        """Whether ``entry`` may be used without asking the server (RFC 9111 section 4.2: its
+        freshness lifetime exceeds its current age), the lifetime capped at ``cap`` seconds
+        (0: nothing is ever fresh, everything is revalidated)."""
+        if cap <= 0:
+            return False
+        now = self.clock() if now is None else now
+        headers, received_at = entry.freshness_basis()
+        lifetime = min(freshness_lifetime(headers, received_at), cap)
+        return lifetime > current_age(headers, received_at, now)
 
     def refresh(self, entry: CachedResponse, headers: Mapping[str, str]) -> CachedResponse:
         """The stored ``entry`` updated by a 304's ``headers`` (RFC 9111 sections 3.2 and
         4.3.4): each field the 304 sends replaces the stored one, except those describing the
-        body. Stored again, with a new ``stored_at``, when a field changed or the response
-        has a freshness lifetime to restart; otherwise left as it is (no write per 304).
+        body. Stored again, with a new ``stored_at``, when a lasting field changed or the 304
+        states an Age; otherwise only the time of validation is recorded (``validated_at``,
+        the file's modification time) when the response has a freshness lifetime to restart,
+        and nothing at all when it has none.
         """
         update = {k: v for k, v in storable_headers(headers).items() if k not in BODY_HEADERS}
         merged = {**entry.headers, **update}
+        if "age" not in update:
+            # The origin has just validated the response: its age starts again from the 304
+            # (RFC 9111 section 5.1), not from the Age the stored response came with.
+            merged.pop("age", None)
+        if not stores(merged):  # the response now says no-store (RFC 9111 section 5.2.2.5)
+            self.remove(entry.url)
+            return CachedResponse(
+                entry.url, entry.final_url, entry.status, merged, entry.body, self.clock()
+            )
 
         def lasting(fields: Mapping[str, str]) -> dict[str, str]:
             return {k: v for k, v in fields.items() if k not in PER_ANSWER_HEADERS}
 
-        if lasting(merged) == lasting(entry.headers) and not _has_lifetime(merged):
-            return entry
+        if lasting(merged) == lasting(entry.headers) and "age" not in update:
+            if not _has_lifetime(merged):
+                return entry
+            now = self.clock()
+            if self._validated(self.file_for(entry.url), now):
+                return replace(entry, validated_at=now)
         # Not fsynced: a refresh lost to a power cut leaves the older entry, or a damaged file
         # that the length and digest check discards; neither loses a feed.
         stored = self.put(
-            entry.url, entry.final_url, entry.status, merged, entry.body, durable=False
+            entry.url,
+            entry.final_url,
+            entry.status,
+            merged,
+            entry.body,
+            durable=False,
+            digest=entry.known_digest,
         )
         return stored or CachedResponse(
-            entry.url, entry.final_url, entry.status, merged, entry.body, time.time()
+            entry.url, entry.final_url, entry.status, merged, entry.body, self.clock()
         )
 
 
 def _has_lifetime(headers: Mapping[str, str]) -> bool:
     """Whether the response states how long it stays fresh (RFC 9111 section 4.2.1)."""
-    control = headers.get("cache-control", "").lower()
-    return "max-age" in control or "expires" in headers
+    return "max-age" in cache_directives(headers) or "expires" in headers
+
+
+# -- freshness (RFC 9111 section 4.2) ------------------------------------------------------------
+
+# One directive of a Cache-Control list: a token, optionally "=" and a token or quoted string.
+_DIRECTIVE = re.compile(
+    r"""\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?\s*(?:,|$)"""
+)
+DELTA_MAX = 2**31  # RFC 9111 section 1.2.2: a larger delta-seconds counts as this
+
+
+def cache_directives(headers: Mapping[str, str]) -> dict[str, str | None]:
+    """The Cache-Control directives of a response (RFC 9111 section 5.2): names lower-cased,
+    arguments unquoted (both the token and the quoted-string form are accepted, section 5.2),
+    the first occurrence of a directive kept (section 4.2.1)."""
+    found: dict[str, str | None] = {}
+    for match in _DIRECTIVE.finditer(headers.get("cache-control", "")):
+        name, value = match.group(1).lower(), match.group(2)
+        if value is not None and value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        found.setdefault(name, value)
+    return found
+
+
+def _delta_seconds(value: str | None) -> int | None:
+    """delta-seconds (RFC 9111 section 1.2.2): a non-negative integer, else None."""
+    value = (value or "").strip()
+    return min(int(value), DELTA_MAX) if value.isascii() and value.isdigit() else None
+
+
+def _http_date(value: str | None) -> float | None:
+    when = utc_datetime(value) if value else None
+    return when.timestamp() if when is not None else None
+
+
+def freshness_lifetime(headers: Mapping[str, str], received_at: float) -> float:
+    """How long a stored response stays fresh, in seconds (RFC 9111 section 4.2.1), for a
+    private cache: 0 when it must be validated before every use.
+
+    - ``no-store`` and ``no-cache`` (sections 5.2.2.5 and 5.2.2.4; the field-qualified form
+      of no-cache is taken as the plain one, the stricter reading): 0.
+    - ``max-age`` (section 5.2.2.1); one that is not a non-negative integer makes the
+      response stale (section 4.2.1 encourages it). ``s-maxage`` is for shared caches
+      (section 5.2.2.10): ignored.
+    - Else ``Expires`` minus ``Date`` (or minus the time it was received, without a Date);
+      an Expires that is not a valid date, such as "0", is in the past (section 5.3).
+    - Nothing else makes a response fresh: no heuristic freshness (section 4.2.2 allows it,
+      we revalidate instead, which costs one conditional request).
+    """
+    directives = cache_directives(headers)
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    if "max-age" in directives:
+        return float(_delta_seconds(directives["max-age"]) or 0)
+    if "expires" in headers:
+        expires = _http_date(headers["expires"])
+        if expires is None:
+            return 0.0
+        date = _http_date(headers.get("date"))
+        return max(0.0, expires - (received_at if date is None else date))
+    return 0.0
+
+
+def current_age(headers: Mapping[str, str], received_at: float, now: float) -> float:
+    """How old a stored response is, in seconds (RFC 9111 section 4.2.3).
+
+    apparent_age = max(0, response_time - date_value); corrected_initial_age = max(
+    apparent_age, age_value + response_delay); current_age = corrected_initial_age +
+    resident_time. The request time is not stored, so response_delay counts as 0 (a
+    request takes at most the fetch deadline). An Age that is not a non-negative integer
+    is ignored (section 5.1; of a list, the first member counts). A clock that reads
+    earlier than the time the response was received makes the age unknown: infinite, so
+    the response is stale.
+    """
+    resident_time = now - received_at
+    if resident_time < 0:
+        return math.inf
+    date = _http_date(headers.get("date"))
+    apparent_age = max(0.0, received_at - date) if date is not None else 0.0
+    age_value = _delta_seconds(headers.get("age", "").split(",")[0]) or 0
+    return max(apparent_age, float(age_value)) + resident_time
+
+
+def stores(headers: Mapping[str, str]) -> bool:
+    """Whether a response may be stored at all: not when it says ``no-store`` (RFC 9111
+    section 5.2.2.5)."""
+    return "no-store" not in cache_directives(headers)
 
 
 def _discard(file: Path, identity: os.stat_result) -> None:
@@ -245,4 +421,5 @@ def _decode(url: str, data: bytes) -> CachedResponse:
         headers={str(k): str(v) for k, v in headers.items()},
         body=body,
         stored_at=float(meta.get("stored_at", 0.0)),
+        known_digest=str(meta["sha256"]),
     )

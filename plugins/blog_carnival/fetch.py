@@ -10,21 +10,24 @@ Policy (see DESIGN.md, "Fetch policy"):
   operation (so a server trickling bytes, in its headers or its body, is cut off on time).
 - A cap on the decompressed body, enforced while streaming: we inflate gzip/deflate ourselves
   in bounded pieces, so a gzip bomb never grows beyond the cap in memory.
-- Conditional GET against an on-disk ``HttpCache``; a 304's header fields refresh the stored
-  ones; a failed fetch leaves the cache alone.
+- HTTP freshness (RFC 9111 section 4.2): a stored response that is still fresh (``max-age``,
+  else ``Expires``, each capped by ``max_freshness``) is used without any request, unless
+  ``refresh`` asks to revalidate everything. Otherwise a conditional GET against the on-disk
+  ``HttpCache``; a 304's header fields refresh the stored ones; a failed fetch leaves the
+  cache alone; a ``no-store`` answer is not stored. ``fetch`` writes the cache durably (fsync);
+  the bulk ``fetch_each`` and ``fetch_all`` do not (see cache.py for why that is safe).
 - TLS: certificates and host names are always verified (``ssl_context`` may add a trusted CA,
   never switch checks off); a redirect from https to http is refused.
-- Bounded concurrency in ``fetch_all`` (a thread pool) with a polite per-host limit, over one
-  shared ``httpx.Client`` so connections are reused.
+- Bounded concurrency in ``fetch_each`` / ``fetch_all`` (threads kept for the fetcher's life)
+  with a polite per-host limit, hosts taking turns, over one shared ``httpx.Client``; small
+  answers we do not use (304s, redirects, error pages) are read to their end so that their
+  connection is kept for the next request.
 
 Remote faults are values: ``fetch`` never raises for them; the reason is in ``result.error``.
 
 ``post_form`` sends one form-encoded POST (a Webmention, W3C Recommendation section 3.1.3) under
 the same address policy, timeouts, deadline and body cap; it follows no redirect and never
 touches the cache.
-
-``fetch(url, secret=token)`` is for a URL that carries a credential (an API token in its query
-string): it bypasses the cache and shows the secret as "REDACTED" in logs and error reasons.
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import queue
 import ssl
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -47,7 +53,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 import httpcore
 import httpx
 
-from .cache import CachedResponse, HttpCache, storable_headers
+from .cache import CachedResponse, HttpCache, storable_headers, stores
 from .model import FetchResult, utc_datetime
 from .netpolicy import (
     AddressPolicy,
@@ -72,6 +78,8 @@ ACCEPT = (
 )
 ACCEPT_ENCODING = "gzip, deflate"
 DECODE_CHUNK = 64 * KiB  # most bytes one inflate step may produce
+DRAIN_BYTES = 64 * KiB  # an unused answer body up to this size is read to keep its connection
+DRAIN_SECONDS = 1.0  # ... if it arrives within this time
 
 
 @dataclass(frozen=True)
@@ -89,12 +97,18 @@ class FetchSettings:
     # CARNIVAL_ALLOWED_PRIVATE_HOSTS: names or IP literals that may be fetched though private
     allowed_private_hosts: frozenset[str] = frozenset()
     offline: bool = False  # CARNIVAL_OFFLINE: answer from cache only, "offline: not in cache"
+    # CARNIVAL_MAX_FRESHNESS: the longest a stored response is used without asking the server
+    # (its max-age or Expires, capped at this), seconds; 0: always revalidate
+    max_freshness: float = 3600.0
+    refresh: bool = False  # CARNIVAL_REFRESH: revalidate every stored response, fresh or not
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "allowed_private_hosts", frozenset(self.allowed_private_hosts))
         for name in ("timeout", "deadline"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
+        if not self.max_freshness >= 0:
+            raise ValueError("max_freshness must be 0 or more seconds")
         for name, least in (
             ("max_bytes", 0),
             ("max_redirects", 0),
@@ -293,6 +307,10 @@ class PerHostTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
         self._ssl: ssl.SSLContext | None = ssl_context
 
+    def pool_for(self, url: httpx.URL) -> httpcore.ConnectionPool:
+        """The httpcore pool of ``url``'s scheme, host and port."""
+        return self._pool_for(url)._pool
+
     def _pool_for(self, url: httpx.URL) -> GuardedTransport:
         key = (url.raw_scheme, url.raw_host, url.port)
         with self._lock:
@@ -313,6 +331,40 @@ class PerHostTransport(httpx.BaseTransport):
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.close()
+
+
+# Faults httpcore raises itself (httpx turns them into its own, of the same names).
+HTTPCORE_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ConnectionNotAvailable,
+)
+
+
+class _Answer:
+    """An answer as the fetcher reads it: the status, the header fields, the raw body in
+    pieces; closing it gives its connection back to the pool when the body was read."""
+
+    def __init__(
+        self, status: int, headers: httpx.Headers, pieces: Iterable[bytes], owner: object
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self._pieces = pieces
+        self._owner = owner  # an httpcore.Response or an httpx.Response: has close()
+        self.consumed = False
+        self.closed = False
+
+    def iter_raw(self) -> Iterator[bytes]:
+        self.consumed = True
+        yield from self._pieces
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._owner.close()  # type: ignore[attr-defined]
 
 
 # -- the fetcher ----------------------------------------------------------------------------
@@ -370,11 +422,19 @@ class Fetcher:
             },
             trust_env=False,
         )
+        # What a GET sends on our own pools, as the client would build it (see ``_send``).
+        self._header_fields = list(self._client.headers.raw)
+        self._timeouts = httpx.Timeout(settings.timeout).as_dict()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
+        self._threads: ThreadPoolExecutor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
+        with self._slots_lock:
+            pool, self._threads = self._threads, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
     def __enter__(self) -> Fetcher:
@@ -396,10 +456,19 @@ class Fetcher:
         fetch neither reads nor writes the cache (its files would hold the URL), and the log
         lines and ``result.error`` show it as "REDACTED" (``redact``).
         """
+        return self._fetch_logged(url, durable=True, secret=secret)
+
+    def _fetch_then(self, url: str, after: Callable[[FetchResult], None] | None) -> FetchResult:
+        result = self._fetch_logged(url, durable=False)  # a bulk run: see cache.py
+        if after is not None:
+            after(result)
+        return result
+
+    def _fetch_logged(self, url: str, durable: bool, secret: str | None = None) -> FetchResult:
         shown = redact(url, secret)
         cache = self.cache if not secret else None
         try:
-            result = self._fetch(url, cache)
+            result = self._fetch(url, durable, cache)
         except Exception as exc:  # a bug of ours or a library's: log it loudly, carry on
             if secret:  # the exception's text could quote the URL: name its type only
                 logger.error(
@@ -432,23 +501,89 @@ class Fetcher:
         ``progress`` is called in the calling thread as each result arrives.
         """
         unique = list(dict.fromkeys(urls))
-        if not unique:
-            return {}
         done: dict[str, FetchResult] = {}
-        workers = min(self.settings.concurrency, len(unique))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="carnival-fetch")
-        try:
-            futures = {pool.submit(self.fetch, url): url for url in unique}
-            for future in as_completed(futures):
-                result = future.result()
-                done[futures[future]] = result
-                if progress is not None:
-                    progress(result)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        for result in self.fetch_each(unique):
+            done[result.url] = result
+            if progress is not None:
+                progress(result)
         return {url: done[url] for url in unique}
+
+    def fetch_each(
+        self, urls: Iterable[str], after: Callable[[FetchResult], None] | None = None
+    ) -> Iterator[FetchResult]:
+        """Fetch each distinct URL once, in parallel, yielding results as they arrive (in the
+        calling thread), so a caller can use each body and let it go before the next.
+
+        ``after``, when given, is called with each result in the thread that fetched it,
+        before the result is yielded: work on a result that reads files or parses belongs
+        there, in parallel, rather than in the one calling thread, where every system call
+        would wait its turn for the interpreter lock behind the fetching threads.
+
+        A worker is handed a URL only when its host has a free polite slot, hosts taking
+        turns: URLs listed host by host would otherwise fill every worker with one host's
+        URLs, all but ``per_host`` of them waiting on its slot while other hosts sit idle.
+        Each finished fetch starts the next at once, however long the caller takes over a
+        result. Closing the iterator early cancels what has not started.
+        """
+        queues: dict[str, deque[str]] = {}
+        for url in dict.fromkeys(urls):
+            queues.setdefault(_host_key(url), deque()).append(url)
+        total = sum(len(q) for q in queues.values())
+        if not total:
+            return
+        turn = deque(queues)  # hosts with URLs waiting, in turn; a host stays while it has some
+        busy: dict[str, int] = dict.fromkeys(queues, 0)
+        limit, most = self.settings.per_host, self.settings.concurrency
+        pool = self._workers()
+        lock = threading.RLock()  # a callback may run at once, in the thread that launched
+        arrived: queue.SimpleQueue[Future[FetchResult]] = queue.SimpleQueue()
+        running: set[Future[FetchResult]] = set()
+        stopped = False
+
+        def launch() -> None:
+            passed = 0  # hosts passed over in a row because all their slots are taken
+            while turn and not stopped and len(running) < most and passed < len(turn):
+                host = turn.popleft()
+                if host and busy[host] >= limit:
+                    turn.append(host)
+                    passed += 1
+                    continue
+                passed = 0
+                busy[host] += 1
+                future = pool.submit(self._fetch_then, queues[host].popleft(), after)
+                running.add(future)
+                if queues[host]:
+                    turn.append(host)
+                future.add_done_callback(functools.partial(finished, host))
+
+        def finished(host: str, future: Future[FetchResult]) -> None:
+            with lock:
+                running.discard(future)
+                busy[host] -= 1
+                launch()
+            arrived.put(future)
+
+        with lock:
+            launch()
+        try:
+            for _ in range(total):
+                yield arrived.get().result()
+        finally:
+            with lock:
+                stopped = True
+                left = list(running)
+            for future in left:
+                future.cancel()
+            futures.wait(left)
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """The fetching threads, started on demand and kept for every later ``fetch_all``."""
+        with self._slots_lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(
+                    max_workers=self.settings.concurrency, thread_name_prefix="carnival-fetch"
+                )
+            return self._threads
 
     def post_form(self, url: str, data: Mapping[str, str]) -> FetchResult:
         """POST ``data`` as application/x-www-form-urlencoded to ``url``; faults are values.
@@ -472,12 +607,11 @@ class Fetcher:
 
     # -- internals ------------------------------------------------------------------------
     def _post_form(self, url: str, data: Mapping[str, str]) -> FetchResult:
-        problem = _check_url(url)
-        if problem:
+        current, problem = _checked(url)
+        if current is None:
             return FetchResult(url=url, error=problem)
         if self.settings.offline:
             return FetchResult(url=url, error="offline: nothing sent")
-        current = httpx.URL(url).copy_with(fragment=None)
         slot = self._slot(current)
         slot.acquire()  # queueing for a polite slot does not count against the deadline
         deadline = time.monotonic() + self.settings.deadline
@@ -511,27 +645,34 @@ class Fetcher:
                 error = f"HTTP {status} (a redirect; not followed for a POST)"
         return FetchResult(url, str(current), status, headers, body=body, error=error)
 
-    def _fetch(self, url: str, cache: HttpCache | None) -> FetchResult:
-        problem = _check_url(url)
-        if problem:
+    def _fetch(self, url: str, durable: bool, cache: HttpCache | None) -> FetchResult:
+        parsed, problem = _checked(url)
+        if parsed is None:
             return FetchResult(url=url, error=problem)
+        s = self.settings
         cached = cache.get(url) if cache is not None else None
         held = cache.held_until(url) if cache is not None else None
-        if held is not None and not self.settings.offline:
+        if held is not None and not s.offline:
             # The server asked us (Retry-After) to stay away: skip it, never sleep.
             until = datetime.fromtimestamp(held, UTC).strftime("%Y-%m-%d %H:%M UTC")
             return FetchResult(
                 url=url, error=f"skipped: the server asked to wait until {until} (Retry-After)"
             )
-        if self.settings.offline:
+        if s.offline:
             if cached is None:
                 return FetchResult(url=url, error="offline: not in cache")
             return _from_cache(url, cached, status=cached.status, not_modified=False)
-        return self._fetch_network(url, cached, cache)
+        if (
+            cache is not None
+            and cached is not None
+            and not s.refresh
+            and cache.is_fresh(cached, s.max_freshness)
+        ):  # fresh (RFC 9111 section 4.2): used without a request
+            return _from_cache(url, cached, status=cached.status, not_modified=False)
+        return self._fetch_network(url, parsed, cached, durable, cache)
 
     def _slot(self, target: httpx.URL) -> threading.BoundedSemaphore:
-        port = target.port or (443 if target.scheme == "https" else 80)
-        key = f"{target.host}:{port}"
+        key = _slot_key(target)
         with self._slots_lock:
             slot = self._slots.get(key)
             if slot is None:
@@ -543,10 +684,14 @@ class Fetcher:
             self._backend.set_deadline(at)
 
     def _fetch_network(
-        self, url: str, cached: CachedResponse | None, cache: HttpCache | None
+        self,
+        url: str,
+        current: httpx.URL,
+        cached: CachedResponse | None,
+        durable: bool,
+        cache: HttpCache | None,
     ) -> FetchResult:
         s = self.settings
-        current = httpx.URL(url).copy_with(fragment=None)
         visited = {str(current)}
         redirects = 0
         deadline: float | None = None
@@ -559,10 +704,10 @@ class Fetcher:
                 return self._failure(url, current, DeadlineExceeded(), deadline)
             try:
                 self._set_deadline(deadline)
-                target = self._hop(url, current, cached, cache, deadline)
+                target = self._hop(url, current, cached, deadline, durable, cache)
             except _Stop as stop:
                 return stop.result
-            except (NetFault, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            except (NetFault, httpx.HTTPError, httpx.InvalidURL, *HTTPCORE_ERRORS, OSError) as exc:
                 return self._failure(url, current, exc, deadline)
             finally:
                 self._set_deadline(None)
@@ -586,8 +731,9 @@ class Fetcher:
         url: str,
         current: httpx.URL,
         cached: CachedResponse | None,
-        cache: HttpCache | None,
         deadline: float,
+        durable: bool,
+        cache: HttpCache | None,
     ) -> httpx.URL:
         """One request; returns the next URL for a redirect, raises ``_Stop`` when done."""
         conditional: dict[str, str] = {}
@@ -596,36 +742,71 @@ class Fetcher:
                 conditional["If-None-Match"] = cached.etag
             if cached.last_modified:
                 conditional["If-Modified-Since"] = cached.last_modified
-        request = self._client.build_request("GET", current, headers=conditional)
-        response = self._transport.handle_request(request)
-        response.request = request
+        response = self._send(current, conditional)
         try:
-            status = response.status_code
+            status = response.status
             final = str(current)
             if status in REDIRECT_STATUSES and response.headers.get("location"):
                 return _redirect_target(url, current, response.headers["location"])
             if status == 304 and conditional and cached is not None:
-                if self.cache is not None:  # new validators and freshness are remembered
-                    cached = self.cache.refresh(cached, response.headers)
+                if cache is not None:  # new validators and freshness are remembered
+                    cached = cache.refresh(cached, response.headers)
                 raise _Stop(
                     _from_cache(url, cached, status=304, not_modified=True, final_url=final)
                 )
             headers = storable_headers(response.headers)
             if not 200 <= status < 300:
                 reason = _status_reason(status, response.headers)
-                wait = retry_after_seconds(response.headers.get("retry-after"))
-                if status in (429, 503) and wait and cache is not None:
-                    cache.hold(url, time.time() + wait)
+                if status in (429, 503) and cache is not None:
+                    now = cache.clock()
+                    wait = retry_after_seconds(response.headers.get("retry-after"), now)
+                    if wait:
+                        cache.hold(url, now + wait)
                 raise _Stop(FetchResult(url, final, status, headers, error=reason))
             body = self._read_body(response, deadline)
         finally:
+            self._drain(response, deadline)
             response.close()
-        if cache is not None:
-            cache.put(url, final, status, headers, body)
         digest = hashlib.sha256(body).hexdigest()
+        if cache is not None:
+            if stores(response.headers):
+                cache.put(url, final, status, headers, body, durable=durable, digest=digest)
+            else:  # RFC 9111 section 5.2.2.5: not stored, and no older copy is kept either
+                cache.remove(url)
         raise _Stop(FetchResult(url, final, status, headers, body=body, digest=digest))
 
-    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+    def _send(self, current: httpx.URL, fields: dict[str, str]) -> _Answer:
+        """Send a GET and return the answer once its header is in.
+
+        On our own per-host pools the request goes to httpcore directly: building it through
+        the httpx client and wrapping the answer costs more CPU than the rest of a request.
+        Both ways send the same fields; a URL with user info, or a transport given to the
+        Fetcher, goes through httpx (which also turns user info into Basic auth).
+        """
+        if isinstance(self._transport, PerHostTransport) and not current.userinfo:
+            request = httpcore.Request(
+                b"GET",
+                httpcore.URL(
+                    scheme=current.raw_scheme,
+                    host=current.raw_host,
+                    port=current.port,
+                    target=current.raw_path,
+                ),
+                headers=[
+                    (b"Host", current.netloc),
+                    *self._header_fields,
+                    *((k.encode("latin-1"), v.encode("latin-1")) for k, v in fields.items()),
+                ],
+                extensions={"timeout": self._timeouts},
+            )
+            answer = self._transport.pool_for(current).handle_request(request)
+            return _Answer(answer.status, httpx.Headers(answer.headers), answer.stream, answer)
+        built = self._client.build_request("GET", current, headers=fields)
+        response = self._transport.handle_request(built)
+        response.request = built
+        return _Answer(response.status_code, response.headers, response.iter_raw(), response)
+
+    def _read_body(self, response: _Answer, deadline: float) -> bytes:
         """The decoded body, cut off as soon as it passes ``max_bytes`` or the deadline."""
         limit = self.settings.max_bytes
         encoding = response.headers.get("content-encoding")
@@ -649,6 +830,28 @@ class Fetcher:
         take(decoder.finish())
         return bytes(body)
 
+    def _drain(self, response: _Answer, deadline: float) -> None:
+        """Read the rest of a small answer we do not use (a 304, a redirect, an error page),
+        so its connection can carry the next request to the host instead of being closed:
+        a connection is only reusable once the whole message has been read (RFC 9112
+        section 9.3). A body of unknown or large size, or one slower than ``DRAIN_SECONDS``,
+        is not waited for: closing the connection costs less."""
+        if response.consumed or response.closed:
+            return
+        length = response.headers.get("content-length")
+        if response.status != 304 and not (length and length.isdigit()):
+            return
+        if length and length.isdigit() and int(length) > DRAIN_BYTES:
+            return
+        self._set_deadline(min(deadline, time.monotonic() + DRAIN_SECONDS))
+        try:
+            for _ in response.iter_raw():
+                pass
+        except (NetFault, httpx.HTTPError, *HTTPCORE_ERRORS, OSError):
+            pass  # the connection is closed instead; the answer was already decided
+        finally:
+            self._set_deadline(deadline)
+
     def _failure(
         self, url: str, current: httpx.URL, exc: BaseException, deadline: float | None
     ) -> FetchResult:
@@ -657,9 +860,10 @@ class Fetcher:
     def _reason(self, exc: BaseException, deadline: float | None) -> str:
         s = self.settings
         past = deadline is not None and time.monotonic() >= deadline
-        if isinstance(exc, DeadlineExceeded) or (isinstance(exc, httpx.TimeoutException) and past):
+        timeout = isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException)
+        if isinstance(exc, DeadlineExceeded) or (timeout and past):
             return f"timed out after {format_seconds(s.deadline)} s"
-        if isinstance(exc, httpx.TimeoutException):
+        if timeout:
             return f"timed out after {format_seconds(s.timeout)} s"
         if isinstance(exc, NetFault):
             return str(exc)
@@ -669,9 +873,9 @@ class Fetcher:
         if bad_cert is not None:
             why = str(bad_cert.verify_message or bad_cert.reason or "no reason given")
             return f"TLS certificate verification failed ({_printable(why.rstrip('.'), 160)})"
-        if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, httpx.ConnectError | httpcore.ConnectError):
             return _describe("connection failed", exc)
-        if isinstance(exc, httpx.ProtocolError):
+        if isinstance(exc, httpx.ProtocolError | httpcore.ProtocolError):
             return _describe("protocol error", exc)
         if isinstance(exc, httpx.InvalidURL):
             return _describe("invalid URL", exc)
@@ -689,25 +893,45 @@ def redact(text: str, secret: str | None) -> str:
     return text
 
 
-def _check_url(url: str) -> str | None:
-    """Why ``url`` may not be fetched at all (decided without any I/O), or None."""
+def _checked(url: str) -> tuple[httpx.URL | None, str | None]:
+    """``url`` parsed, without its fragment, or why it may not be fetched at all (decided
+    without any I/O)."""
     if not isinstance(url, str):
-        return "invalid URL (not a string)"
+        return None, "invalid URL (not a string)"
     try:
         scheme = urlsplit(url).scheme.lower()
     except ValueError as exc:
-        return _describe("invalid URL", exc)
+        return None, _describe("invalid URL", exc)
     if not scheme:
-        return "invalid URL (no scheme)"
+        return None, "invalid URL (no scheme)"
     if scheme not in ALLOWED_SCHEMES:
-        return f"refused scheme '{_printable(scheme, 40)}'"
+        return None, f"refused scheme '{_printable(scheme, 40)}'"
     try:
         parsed = httpx.URL(url)
+        if "#" in url:
+            parsed = parsed.copy_with(fragment=None)
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
-        return _describe("invalid URL", exc)
+        return None, _describe("invalid URL", exc)
     if not parsed.host:
-        return "invalid URL (no host)"
-    return None
+        return None, "invalid URL (no host)"
+    return parsed, None
+
+
+def _slot_key(target: httpx.URL) -> str:
+    """What politeness counts connections by: host and port."""
+    port = target.port or (443 if target.scheme == "https" else 80)
+    return f"{target.host}:{port}"
+
+
+def _host_key(url: str) -> str:
+    """Which host ``url`` is on, for taking turns (politeness itself is ``_slot_key``'s);
+    "" when it has none (it fails without I/O). Cheaper than parsing it with httpx."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except (ValueError, TypeError, AttributeError):
+        return ""
+    return f"{parts.hostname}:{port}" if parts.hostname else ""
 
 
 def _redirect_target(url: str, current: httpx.URL, location: str) -> httpx.URL:

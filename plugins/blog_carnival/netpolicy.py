@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import queue
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import httpcore
@@ -157,6 +160,57 @@ class _Deadline(threading.local):
     at: float | None = None
 
 
+class _Lookups:
+    """A few daemon threads that run DNS lookups for every backend, started as needed and
+    reused, so a new connection costs no new thread.
+
+    ``getaddrinfo`` cannot be interrupted: a lookup that never answers keeps its thread, and
+    the caller stops waiting at its timeout. Daemon threads, so such a lookup never keeps
+    the process from exiting; at most ``size`` of them, so hung lookups cannot pile up
+    threads either: once all are stuck, lookups wait in the queue and time out.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._jobs: queue.SimpleQueue[tuple[Future, Callable[[], list[str]]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, job: Callable[[], list[str]]) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, job))
+        with self._lock:
+            if self._idle == 0 and self._threads < self.size:
+                self._threads += 1
+                self._idle += 1  # counted idle until it takes its first job
+                threading.Thread(target=self._work, name="carnival-dns", daemon=True).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, job = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
+            if not future.set_running_or_notify_cancel():
+                with self._lock:
+                    self._idle += 1
+                continue  # its caller stopped waiting before it started
+            try:
+                found, failure = job(), None
+            except BaseException as exc:  # reported to the caller as a DNS failure
+                found, failure = None, exc
+            with self._lock:
+                self._idle += 1  # idle again before the caller hears: its next lookup is ours
+            if failure is None:
+                future.set_result(found)
+            else:
+                future.set_exception(failure)
+
+
+_LOOKUPS = _Lookups(64)
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """An httpcore network backend that resolves, checks and connects to the checked address.
 
@@ -191,25 +245,17 @@ class GuardedBackend(httpcore.NetworkBackend):
         ip = parse_ip(host)
         if ip is not None:
             return [host.strip("[]")]
-        box: dict[str, Any] = {}
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                box["addresses"] = list(self.resolver(host, port))
-            except Exception as exc:  # reported below as a DNS failure
-                box["error"] = exc
-            finally:
-                done.set()
-
-        threading.Thread(target=run, name="carnival-dns", daemon=True).start()
-        if not done.wait(timeout):
+        lookup = _LOOKUPS.submit(lambda: list(self.resolver(host, port)))
+        try:
+            found = lookup.result(timeout)
+        except (FutureTimeout, CancelledError):
+            lookup.cancel()  # not started yet: it never will
             self.bound(None)  # raises DeadlineExceeded when that is what ran out
-            raise httpcore.ConnectTimeout(f"DNS lookup for {host} timed out")
-        if "error" in box:
-            logger.debug("carnival: DNS lookup for %s failed: %r", host, box["error"])
-            raise DNSFailure(host) from box["error"]
-        addresses = [a for a in box["addresses"] if a]
+            raise httpcore.ConnectTimeout(f"DNS lookup for {host} timed out") from None
+        except Exception as exc:
+            logger.debug("carnival: DNS lookup for %s failed: %r", host, exc)
+            raise DNSFailure(host) from exc
+        addresses = [a for a in found if a]
         if not addresses:
             raise DNSFailure(host)
         return addresses

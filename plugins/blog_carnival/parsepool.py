@@ -1,11 +1,21 @@
-"""Parse feed bodies, each distinct body once: in worker processes while fetching goes on, and
-remembered on disk so a feed that answers 304 costs no parsing.
+"""Parse feed bodies, each distinct body once: in worker processes while fetching goes on when
+there is enough to parse, and remembered on disk so a feed that answers 304 costs no parsing.
 
-feedparser is pure Python and CPU-bound: with many feeds, parsing is spread over worker
-processes, started as soon as the first feeds arrive. The parse cache is keyed by the final
-URL, the body's sha256 and the tags the feed was trimmed for; each record carries its own
-sha256, and a damaged record is
-discarded with a notice and the body parsed again.
+feedparser is pure Python and CPU-bound. A worker process costs an interpreter start and the
+imports (a third of a second of CPU and some 30 MiB): the pool starts only once
+``PROCESSES_FROM`` feeds in a run have really needed parsing (parse-cache misses), with at most
+``processes`` workers; until then, and for a handful of feeds, bodies are parsed in this
+process as they arrive. A worker writes the parse-cache record itself, so the writes are
+spread over the workers too.
+
+The parse cache is keyed by the final URL, the body's sha256 and the tags the feed was
+trimmed for; each record carries its own sha256, and a damaged record is discarded with a
+notice and the body parsed again. Records are written atomically but not fsynced: a record
+lost to a power cut is parsed again, and one damaged by it fails its sha256.
+
+What leaves this module is narrowed to what the plan can use (``Want``): a feed read for
+tag mode keeps the entries carrying a wanted tag, a feed read for submissions keeps the
+entry each submitted URL finds. Nothing else is kept in memory for the rest of the build.
 """
 
 from __future__ import annotations
@@ -17,30 +27,90 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
+from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
 from .model import FetchResult, ParsedFeed, ParseFailure
 from .parse import feed_from_json, feed_to_json, parse_feed
+from .select import find_in_feed, tag_matches
 from .textutil import write_atomic
 
 logger = logging.getLogger(__name__)
 
-# With at least this many feeds to parse in one phase, parse in worker processes.
-PROCESSES_FROM = 8
+# Parse in worker processes once this many feeds of one run have needed parsing: below it,
+# starting interpreters costs more CPU than the parsing they would take over.
+PROCESSES_FROM = 64
+# Feeds sent to a worker together: each hand-over costs this process (which also fetches)
+# CPU and thread switches; sending eight at a time costs an eighth of it per feed.
+BATCH = 8
 
 Tags = frozenset[str] | None
+Parsed = ParsedFeed | ParseFailure
+Job = tuple[bytes, Mapping[str, str], str, "Want", Path | None]
+
+
+@dataclass(frozen=True)
+class Want:
+    """What the plan reads one feed for: entries carrying one of ``tags`` (tag mode), and
+    the entries of the submitted ``urls``."""
+
+    tags: frozenset[str] = frozenset()
+    urls: frozenset[str] = frozenset()
+
+    @property
+    def trim(self) -> Tags:
+        """The tags items may be filtered by before parsing (see trim.py), or None when a
+        submission needs the feed whole."""
+        return None if self.urls else (self.tags or None)
+
+
+def narrow(parsed: Parsed, want: Want) -> Parsed:
+    """``parsed`` with only the entries ``want`` can use, in their order.
+
+    Exact for the plan: ``find_in_feed`` finds the same entry for every wanted URL in the
+    narrowed feed as in the whole one (the entry it found comes first among those kept that
+    could match), and ``select_tagged`` sees the same tagged entries.
+    """
+    if not isinstance(parsed, ParsedFeed):
+        return parsed
+    keep = {id(e) for url in want.urls if (e := find_in_feed(parsed, url)) is not None}
+    entries = tuple(
+        e for e in parsed.entries if id(e) in keep or any(tag_matches(e, tag) for tag in want.tags)
+    )
+    return parsed if len(entries) == len(parsed.entries) else replace(parsed, entries=entries)
+
+
+@dataclass
+class _Sent:
+    """A feed handed to the workers: the ``index``-th of the batch whose ``future`` (None
+    while the batch is still being filled) gives the parsed feeds."""
+
+    want: Want
+    index: int
+    future: Future | None = None
 
 
 class FeedParser:
-    """Turns fetched feed bodies into ``ParsedFeed`` / ``ParseFailure``; close it when done."""
+    """Turns fetched feed bodies into narrowed ``ParsedFeed`` / ``ParseFailure``; close it
+    when done. ``processes`` caps the worker processes (default: the CPU count; 0 or 1:
+    parse in this process only). ``submit`` may be called from several threads at once (one
+    URL from one thread at a time)."""
 
     def __init__(self, cache_dir: Path | None = None, processes: int | None = None) -> None:
         self.cache_dir = cache_dir
         self.processes = (os.cpu_count() or 1) if processes is None else processes
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: dict[str, tuple[Future, Tags]] = {}
+        self._pending: dict[str, _Sent] = {}
+        self._done: dict[str, tuple[Want, Parsed]] = {}
+        self._batch: list[Job] = []
+        self._batched: list[_Sent] = []
+        self._misses = 0  # feeds of this run that the parse cache did not have
+        self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> FeedParser:
@@ -55,15 +125,117 @@ class FeedParser:
         self.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._batch, self._batched = [], []
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
+        self._done.clear()
 
-    def expect(self, count: int) -> None:
-        """``count`` feeds are about to arrive: start the worker pool if that is worth it."""
-        if self._pool is not None or count < PROCESSES_FROM or self.processes <= 1:
+    def expect(self, misses: int) -> None:
+        """About ``misses`` feeds are about to need parsing (a cold cache): when that is worth
+        it, start the workers now, so that their start-up overlaps the first answers."""
+        with self._lock:
+            if self._pool is None and self.processes > 1 and misses >= PROCESSES_FROM:
+                self._start()
+
+    @property
+    def started(self) -> bool:
+        """Whether worker processes were started (they are only when worth it)."""
+        return self._pool is not None
+
+    # -- parsing --------------------------------------------------------------------------------
+    def submit(self, result: FetchResult, want: Want) -> None:
+        """Start reading a fetched feed: from the parse cache, in a worker, or right here.
+        The caller need not keep the body: ``take`` gives the narrowed result."""
+        if not result.ok:
             return
+        with self._lock:
+            self._pending.pop(result.url, None)
+        memo = self._memo_path(result, want.trim)
+        if memo is not None:
+            cached = self._read_memo(memo)
+            if cached is not None:
+                self._done[result.url] = (want, narrow(cached, want))
+                return
+        if self._workers() is not None:
+            job = (result.body or b"", dict(result.headers), _base(result), want, memo)
+            with self._lock:
+                sent = self._pending[result.url] = _Sent(want, len(self._batch))
+                self._batch.append(job)
+                self._batched.append(sent)
+                if len(self._batch) >= BATCH:
+                    self._send()
+            return
+        self._done[result.url] = (want, _parse_and_store(*_args(result), want, memo))
+
+    def flush(self) -> None:
+        """Hand the feeds still gathering for a batch to the workers now (the fetching
+        phase is over: nothing more is coming to fill it)."""
+        with self._lock:
+            self._send()
+
+    def _send(self) -> None:
+        jobs, sent, self._batch, self._batched = self._batch, self._batched, [], []
+        if not jobs or self._pool is None:
+            return
+        try:
+            future = self._pool.submit(_parse_batch, jobs)
+        except (BrokenProcessPool, RuntimeError) as exc:  # take() then says: parse it again
+            logger.debug("carnival: parse workers unavailable (%s); parsing here", exc)
+            future = Future()
+            future.set_exception(exc)
+        for item in sent:
+            item.future = future
+
+    def take(self, url: str, want: Want) -> Parsed | None:
+        """The narrowed result ``submit`` started for ``url`` (waiting for its worker), or
+        None when there is none for this ``want`` (then submit the body again)."""
+        with self._lock:
+            sent = self._pending.pop(url, None)
+            if sent is not None and sent.future is None:
+                self._send()
+        if sent is not None:
+            assert sent.future is not None
+            try:
+                parsed = sent.future.result()[sent.index]
+            except Exception as exc:  # a dead worker must not cost the feed
+                logger.debug("carnival: worker failed on %s (%s)", url, exc)
+                return None
+            self._done[url] = (sent.want, parsed)
+        done = self._done.get(url)
+        if done is None:
+            return None
+        wanted, parsed = done
+        if wanted == want:
+            return parsed
+        if wanted.trim == want.trim and isinstance(parsed, ParseFailure):
+            return parsed
+        return None
+
+    def parse(self, result: FetchResult, want: Want) -> Parsed:
+        """``submit`` then ``take``: the narrowed feed, parsed here if no worker has it."""
+        found = self.take(result.url, want)
+        if found is not None:
+            return found
+        self._done.pop(result.url, None)
+        memo = self._memo_path(result, want.trim)
+        if memo is not None:
+            cached = self._read_memo(memo)
+            if cached is not None:
+                return narrow(cached, want)
+        return _parse_and_store(*_args(result), want, memo)
+
+    def _workers(self) -> ProcessPoolExecutor | None:
+        """The worker pool, started once enough feeds have needed parsing (this one too)."""
+        with self._lock:
+            self._misses += 1
+            if self._pool is None and self.processes > 1 and self._misses >= PROCESSES_FROM:
+                self._start()
+            return self._pool
+
+    def _start(self) -> None:
         try:
             # Workers are fresh interpreters started with a copy of sys.path: make this
             # package importable there as it was imported here (from PLUGIN_PATHS or as
@@ -74,47 +246,14 @@ class FeedParser:
             self._pool = ProcessPoolExecutor(
                 self.processes, mp_context=multiprocessing.get_context("spawn")
             )
-        except (OSError, ValueError) as exc:  # no processes here: parse in this one
+            for _ in range(self.processes):  # processes start on demand: demand them now
+                self._pool.submit(_ready)
+        except (OSError, ValueError, BrokenProcessPool) as exc:  # parse in this process
             logger.debug("carnival: parsing in-process (%s)", exc)
             self.processes = 1
-
-    # -- parsing --------------------------------------------------------------------------------
-    def submit(self, result: FetchResult, tags: Tags) -> None:
-        """Start parsing in a worker, unless there is no pool or this body was parsed before."""
-        if self._pool is None or not result.ok or result.url in self._pending:
-            return
-        memo = self._memo_path(result, tags)
-        if memo is not None and memo.exists():
-            return
-        future = self._pool.submit(
-            parse_feed, result.body, dict(result.headers), _base(result), tags=tags
-        )
-        self._pending[result.url] = (future, tags)
-
-    def parse(self, result: FetchResult, tags: Tags) -> ParsedFeed | ParseFailure:
-        """The parsed feed: from the parse cache, a worker started earlier, or parsed here."""
-        pending, pending_tags = self._pending.pop(result.url, (None, None))
-        if pending is not None and pending_tags != tags:
-            pending = None  # a later phase found that a submission needs the whole feed
-        memo = self._memo_path(result, tags)
-        if memo is not None and pending is None:
-            cached = self._read_memo(memo)
-            if cached is not None:
-                return cached
-        parsed = None
-        if pending is not None:
-            try:
-                parsed = pending.result()
-            except Exception as exc:  # a dead worker must not cost the feed: parse it here
-                logger.debug("carnival: worker failed on %s (%s); parsing here", result.url, exc)
-        if parsed is None:
-            parsed = parse_feed(result.body, result.headers, _base(result), tags=tags)
-        if memo is not None and isinstance(parsed, ParsedFeed):
-            try:
-                write_atomic(memo, _seal(json.dumps(feed_to_json(parsed), ensure_ascii=False)))
-            except OSError as exc:
-                logger.debug("carnival: could not write parse cache %s: %s", memo, exc)
-        return parsed
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     # -- the parse cache ------------------------------------------------------------------------
     def _memo_path(self, result: FetchResult, tags: Tags) -> Path | None:
@@ -136,6 +275,33 @@ class FeedParser:
             with contextlib.suppress(OSError):
                 memo.unlink()
             return None
+
+
+def _args(result: FetchResult) -> tuple[bytes, Mapping[str, str], str]:
+    return result.body or b"", result.headers, _base(result)
+
+
+def _ready() -> None:
+    """A worker's first task: being started, with this module imported."""
+
+
+def _parse_batch(jobs: list[Job]) -> list[Parsed]:
+    """What a worker does with a batch."""
+    return [_parse_and_store(*job) for job in jobs]
+
+
+def _parse_and_store(
+    body: bytes, headers: Mapping[str, str], base: str, want: Want, memo: Path | None
+) -> Parsed:
+    """Parse (in a worker or here), record the whole parse in the cache, return it narrowed."""
+    parsed = parse_feed(body, headers, base, tags=want.trim)
+    if memo is not None and isinstance(parsed, ParsedFeed):
+        try:
+            record = _seal(json.dumps(feed_to_json(parsed), ensure_ascii=False))
+            write_atomic(memo, record, durable=False)
+        except OSError as exc:
+            logger.debug("carnival: could not write parse cache %s: %s", memo, exc)
+    return narrow(parsed, want)
 
 
 def read_record(path: Path) -> ParsedFeed:

@@ -24,6 +24,10 @@ DEFAULTS: dict[str, object] = {
     "CARNIVAL_PER_HOST": _FETCH.per_host,
     "CARNIVAL_USER_AGENT": _FETCH.user_agent,
     "CARNIVAL_ALLOWED_PRIVATE_HOSTS": tuple(_FETCH.allowed_private_hosts),
+    "CARNIVAL_MAX_FRESHNESS": _FETCH.max_freshness,
+    # Revalidate every cached feed, fresh or not (`invoke build --refresh`). None reads the
+    # CARNIVAL_REFRESH environment variable, like CARNIVAL_TODAY below.
+    "CARNIVAL_REFRESH": None,
     "CARNIVAL_STRICT": False,
     "CARNIVAL_EXCERPT_WORDS": 40,
     "CARNIVAL_URL": "carnival/{carnival}/",
@@ -74,6 +78,8 @@ class CarnivalSettings:
     urls: Mapping[str, str]
     today: dt.date
     badge: str = "end"
+    max_freshness: float = _FETCH.max_freshness
+    refresh: bool = False
 
     @property
     def fetch(self) -> FetchSettings:
@@ -87,6 +93,8 @@ class CarnivalSettings:
             user_agent=self.user_agent,
             allowed_private_hosts=self.allowed_private_hosts,
             offline=self.offline,
+            max_freshness=self.max_freshness,
+            refresh=self.refresh,
         )
 
     @property
@@ -155,6 +163,9 @@ def read_settings(
         problems.append(f"setting CARNIVAL_BADGE must be 'end' or 'theme', got {badge!r}")
         badge = "end"
 
+    refresh = merged["CARNIVAL_REFRESH"]
+    if refresh in (None, ""):
+        refresh = (os.environ if environ is None else environ).get("CARNIVAL_REFRESH", "")
     hosts = merged["CARNIVAL_ALLOWED_PRIVATE_HOSTS"]
     if isinstance(hosts, str):
         hosts = [h for h in hosts.replace(",", " ").split() if h]
@@ -170,6 +181,8 @@ def read_settings(
         user_agent=str(merged["CARNIVAL_USER_AGENT"]),
         allowed_private_hosts=frozenset(str(h).strip().lower() for h in hosts),
         strict=_truthy(merged["CARNIVAL_STRICT"]),
+        max_freshness=number("CARNIVAL_MAX_FRESHNESS", float, 0),
+        refresh=_truthy(refresh),
         excerpt_words=number("CARNIVAL_EXCERPT_WORDS", int, 5),
         urls={
             k: str(v)

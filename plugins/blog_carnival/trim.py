@@ -10,7 +10,9 @@ all 20. Both are decided on the raw bytes, conservatively:
   leaves the document as it is.
 - The tag filter keeps an item when its text, entities decoded and folded like tags are
   (``fold``), *contains* a wanted tag anywhere. That keeps every item the exact tag match
-  in ``select`` would keep, and usually drops the rest.
+  in ``select`` would keep, and usually drops the rest. Folding every item costs more than
+  the rest of trimming: a plain-ASCII item whose entities are only the five of XML, and
+  that lacks a word of each wanted tag, is dropped without it (``cannot_carry``).
 - Everything between items (channel title, links, images) is kept byte for byte.
 """
 
@@ -26,6 +28,8 @@ ITEM = re.compile(rb"<(item|entry)(?=[\s>/])[^>]*?(?:/>|>.*?</\1\s*>)", re.S)
 OPENERS = re.compile(rb"<(?:item|entry)(?=[\s>/])")
 HIDDEN = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->", re.S)
 ITEM_TOKEN = re.compile(rb"</?(?:item|entry)[\s>/]")
+# An entity that may stand for a letter or a digit (anything but the five XML ones).
+LETTERY_ENTITY = re.compile(rb"&(?!(?:lt|gt|amp|quot|apos);)")
 DECLARED = re.compile(
     rb"\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']"
 )
@@ -64,6 +68,18 @@ def _codec(body: bytes) -> str | None:
     return TEXT_CODECS.get(match.group(1).decode("ascii").lower())
 
 
+def cannot_carry(item: bytes, words: list[list[bytes]]) -> bool:
+    """True when ``item`` surely does not contain any wanted tag once decoded and folded:
+    it is ASCII, its entities all decode to punctuation, and for every wanted tag one of
+    the tag's words (``words``: each folded tag split at "-") is missing from its lower-case
+    bytes. Folding only turns punctuation into hyphens there, so a folded tag found in the
+    folded text has each of its words in the raw text. False means: fold it and look."""
+    if not item.isascii() or LETTERY_ENTITY.search(item):
+        return False
+    low = item.lower()
+    return not any(all(word in low for word in tag) for tag in words)
+
+
 def trim_items(
     body: bytes, *, tags: frozenset[str] | None = None, max_items: int | None = None
 ) -> Trimmed:
@@ -79,6 +95,7 @@ def trim_items(
     if not matches or len(OPENERS.findall(body)) != len(matches):
         return Trimmed(body, None, None)
     wanted = [fold(t) for t in tags or ()]
+    words = [[w.encode("ascii") for w in tag.split("-") if w] for tag in wanted]
     parts: list[bytes] = []
     last = 0
     kept = capped = 0
@@ -87,6 +104,8 @@ def trim_items(
         last = match.end()
         item = match.group()
         if wanted:
+            if cannot_carry(item, words):
+                continue
             text = fold(html.unescape(item.decode(codec, "replace")))
             if not any(w in text for w in wanted):
                 continue
