@@ -25,9 +25,10 @@ from blog_carnival.model import (
     Person,
     Source,
     Submission,
+    Want,
 )
 from blog_carnival.parse import parse_feed
-from blog_carnival.parsepool import FeedParser, Want, narrow
+from blog_carnival.parsepool import FeedParser, narrow
 from blog_carnival.select import find_in_feed, tag_matches
 from blog_carnival.sources import plan
 from hostile_server import (

@@ -23,9 +23,9 @@ from types import MappingProxyType
 from .cache import HttpCache
 from .model import FetchResult, PageInfo, ParsedFeed, ParseFailure
 from .page import parse_page
-from .parsepool import FeedParser, Want
+from .parsepool import FeedParser
 from .select import find_in_feed
-from .sources import EditionPlan, feed_for
+from .sources import EditionPlan, feed_for, wants
 
 FEED_TYPES = ("xml", "rss", "atom", "rdf", "json")
 
@@ -74,27 +74,6 @@ class Documents:
 def looks_like_feed(result: FetchResult) -> bool:
     ctype = result.headers.get("content-type", "").lower()
     return "html" not in ctype and any(t in ctype for t in FEED_TYPES)
-
-
-def wants(plans: Iterable[EditionPlan], feed_of: Mapping[str, str | None]) -> dict[str, Want]:
-    """Per feed URL, what the plans read it for: the editions' tags for the contributors whose
-    feed it is, and the submitted URLs it is the feed of. Feeds not yet known (``feed_of``
-    not decided) are left out."""
-    tags: dict[str, set[str]] = {}
-    urls: dict[str, set[str]] = {}
-    for p in plans:
-        for person in p.contributors:
-            url = person.feed or feed_of.get(person.blog)
-            if url and p.edition.tag:
-                tags.setdefault(url, set()).add(p.edition.tag)
-        for sub in p.submissions:
-            url = sub.feed or feed_of.get(sub.url)
-            if url:
-                urls.setdefault(url, set()).add(sub.url)
-    return {
-        url: Want(frozenset(tags.get(url, ())), frozenset(urls.get(url, ())))
-        for url in tags.keys() | urls.keys()
-    }
 
 
 class _Run:

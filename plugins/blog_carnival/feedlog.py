@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .textutil import write_atomic
@@ -59,7 +59,17 @@ def record(
             log[url] = UrlHistory(stamp, before.last_error, before.last_error_at)
         else:
             log[url] = UrlHistory(before.last_success, error, stamp)
-    data = {"format": FORMAT, "urls": {url: asdict(h) for url, h in sorted(log.items())}}
+    data = {
+        "format": FORMAT,
+        "urls": {
+            url: {
+                "last_success": h.last_success,
+                "last_error": h.last_error,
+                "last_error_at": h.last_error_at,
+            }
+            for url, h in sorted(log.items())
+        },
+    }
     try:
         write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n", durable=False)
     except OSError as exc:

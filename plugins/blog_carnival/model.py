@@ -285,3 +285,21 @@ class EditionResult:
 
     def count(self, *sources: Source) -> int:
         return sum(1 for e in self.entries if e.source in sources)
+
+
+# -- what a feed is read for (sources -> parsepool) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Want:
+    """What the plan reads one feed for: entries carrying one of ``tags`` (tag mode), and
+    the entries of the submitted ``urls``."""
+
+    tags: frozenset[str] = frozenset()
+    urls: frozenset[str] = frozenset()
+
+    @property
+    def trim(self) -> frozenset[str] | None:
+        """The tags items may be filtered by before parsing (see trim.py), or None when a
+        submission needs the feed whole."""
+        return None if self.urls else (self.tags or None)

@@ -38,6 +38,11 @@ from .urls import safe_link
 
 log = logging.getLogger(__name__)
 
+# feedparser asks xml.sax for the libxml2 driver first on every parse; it is not installed, so
+# each parse paid a failed import (a search of sys.path, under the import lock that every
+# thread shares). Expat, Python's own, is what it then uses anyway: ask for it alone.
+feedparser.api.PREFERRED_XML_PARSERS = []
+
 MAX_TITLE = 300
 MAX_NAME = 200
 MAX_TAG = 100

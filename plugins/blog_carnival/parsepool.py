@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
-from .model import FetchResult, ParsedFeed, ParseFailure
+from .model import FetchResult, ParsedFeed, ParseFailure, Want
 from .parse import feed_from_json, feed_to_json, parse_feed
 from .select import find_in_feed, tag_matches
 from .textutil import write_atomic
@@ -52,21 +52,6 @@ BATCH = 8
 Tags = frozenset[str] | None
 Parsed = ParsedFeed | ParseFailure
 Job = tuple[bytes, Mapping[str, str], str, "Want", Path | None]
-
-
-@dataclass(frozen=True)
-class Want:
-    """What the plan reads one feed for: entries carrying one of ``tags`` (tag mode), and
-    the entries of the submitted ``urls``."""
-
-    tags: frozenset[str] = frozenset()
-    urls: frozenset[str] = frozenset()
-
-    @property
-    def trim(self) -> Tags:
-        """The tags items may be filtered by before parsing (see trim.py), or None when a
-        submission needs the feed whole."""
-        return None if self.urls else (self.tags or None)
 
 
 def narrow(parsed: Parsed, want: Want) -> Parsed:

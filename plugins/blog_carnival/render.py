@@ -283,24 +283,17 @@ def edition_view(view: CarnivalView, edition: Edition) -> EditionView:
     )
 
 
-def _entry_meta(entry: RoundupEntry) -> list[Markup]:
-    parts = []
+def _entry_fields(entry: RoundupEntry) -> dict:
+    """What the template's meta line shows: the blog (linked when it has a URL), the author
+    when it is not just the blog's name again, and the date."""
     blog_name = entry.blog_name or (urlsplit(entry.blog_url).hostname if entry.blog_url else None)
-    if blog_name and entry.blog_url:
-        parts.append(
-            Markup('<a class="entry-blog" href="{}">{}</a>').format(entry.blog_url, blog_name)
-        )
-    elif blog_name:
-        parts.append(Markup('<span class="entry-blog">{}</span>').format(blog_name))
-    if entry.author and entry.author != blog_name:
-        parts.append(Markup('<span class="entry-author">{}</span>').format(entry.author))
-    if entry.published:
-        parts.append(
-            Markup('<time datetime="{}">{}</time>').format(
-                entry.published.date().isoformat(), long_date(entry.published)
-            )
-        )
-    return parts
+    return {
+        "blog_name": blog_name,
+        "blog_url": entry.blog_url if blog_name else None,
+        "author": entry.author if entry.author and entry.author != blog_name else None,
+        "published": entry.published.date().isoformat() if entry.published else None,
+        "published_text": long_date(entry.published) if entry.published else None,
+    }
 
 
 def upcoming_text(carnival: Carnival, edition: Edition) -> str | None:
@@ -331,7 +324,7 @@ def roundup_html(
                         "url": e.url,
                         "title": e.title,
                         "pick": e.pick,
-                        "meta": _entry_meta(e),
+                        **_entry_fields(e),
                         "note_html": markdown_html(e.note, e.url),
                         "excerpt": e.excerpt,
                     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from .model import Carnival, Contributor, Edition, PageInfo, Submission
+from .model import Carnival, Contributor, Edition, PageInfo, Submission, Want
 
 
 @dataclass(frozen=True)
@@ -58,21 +58,22 @@ def feed_for(
     return info.feed_links[0] if info and info.feed_links else None
 
 
-def parse_tags(
-    plans: Iterable[EditionPlan], feed_of: Mapping[str, str | None]
-) -> dict[str, frozenset[str] | None]:
-    """Per feed URL, the tags it is read for when it is read only for tag mode (so items that
-    cannot carry them may be skipped unparsed), or None when a submission needs it whole."""
-    tags: dict[str, set[str] | None] = {}
-    plans = list(plans)
+def wants(plans: Iterable[EditionPlan], feed_of: Mapping[str, str | None]) -> dict[str, Want]:
+    """Per feed URL, what the plans read it for: the editions' tags for the contributors whose
+    feed it is, and the submitted URLs it is the feed of. Feeds not yet known (``feed_of``
+    not decided) are left out."""
+    tags: dict[str, set[str]] = {}
+    urls: dict[str, set[str]] = {}
     for p in plans:
         for person in p.contributors:
-            url = feed_of.get(person.blog) if not person.feed else person.feed
-            if url and tags.get(url, set()) is not None:
+            url = person.feed or feed_of.get(person.blog)
+            if url and p.edition.tag:
                 tags.setdefault(url, set()).add(p.edition.tag)
-    for p in plans:
         for sub in p.submissions:
-            url = feed_of.get(sub.url) if not sub.feed else sub.feed
+            url = sub.feed or feed_of.get(sub.url)
             if url:
-                tags[url] = None
-    return {url: (frozenset(t) if t is not None else None) for url, t in tags.items()}
+                urls.setdefault(url, set()).add(sub.url)
+    return {
+        url: Want(frozenset(tags.get(url, ())), frozenset(urls.get(url, ())))
+        for url in tags.keys() | urls.keys()
+    }
