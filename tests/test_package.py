@@ -124,6 +124,30 @@ def test_installed_wheel_builds_a_quickstart_site_and_runs_the_command(venv, tmp
     assert (out / "carnival/quick-carnival/atom.xml").is_file()
     assert (out / "theme/css/carnival.css").is_file()
 
+    # the same site in Pelican's `simple` theme, still from the installed package
+    simple = tmp_path / "simple"
+    with SitesServer() as server:
+        post = server.url("coffee-and-careers.example", "/2026/11/reading-list.html")
+        feed = server.url("coffee-and-careers.example", "/feed.xml")
+        run(
+            [
+                str(python),
+                str(ROOT / "tests/quickstart_site.py"),
+                str(simple),
+                feed,
+                post,
+                "simple",
+            ],
+            env=CLEAN_ENV,
+        )
+        run(
+            [str(venv / "bin/pelican"), "content", "-s", "pelicanconf.py", "-o", "output"],
+            cwd=simple,
+            env=CLEAN_ENV,
+        )
+    page = (simple / "output/carnival/quick-carnival/2/index.html").read_text()
+    assert "<hgroup><h1>" in page and f'<a href="{post}">' in page
+
     check = run(
         [str(venv / "bin/pelican-carnival"), "-s", "pelicanconf.py", "check"],
         cwd=site,
