@@ -91,12 +91,15 @@ def on_generator_init(generator) -> None:
             loader.loaders.insert(1, ours)
     else:
         generator.env.loader = ChoiceLoader([loader, ours])
-    generator.context.setdefault("CARNIVAL_STYLESHEET", _stylesheet(generator.settings))
+    state: BuildState | None = generator.settings.get(STATE_KEY)
+    if state is not None:
+        generator.context["CARNIVAL_STYLESHEET_URL"] = _stylesheet(generator.settings, state)
 
 
-def _stylesheet(settings) -> str | None:
-    """Where the plugin's stylesheet is served (None when the site turned it off)."""
-    name = settings.get("CARNIVAL_STYLESHEET", "css/carnival.css")
+def _stylesheet(settings, state: BuildState) -> str | None:
+    """Where the plugin's stylesheet is served, under the theme's static output folder (None
+    when the site turned it off)."""
+    name = state.settings.stylesheet
     return f"{settings.get('THEME_STATIC_DIR', 'theme')}/{name}" if name else None
 
 
@@ -156,7 +159,6 @@ def _edition_article(generator, state, carnival, edition, view, *, content, **me
     any theme (an autoescaping one does not escape it again) and in feeds."""
     settings = generator.settings
     urls = state.settings.urls
-    fields = {"carnival": carnival.slug, "number": edition.number}
     article = Article(
         content,
         metadata={
@@ -165,8 +167,10 @@ def _edition_article(generator, state, carnival, edition, view, *, content, **me
             "tags": [Tag(carnival.title, settings)],
             "author": Author(edition.host.name, settings),
             "authors": [Author(edition.host.name, settings)],
-            "url": urls["CARNIVAL_EDITION_URL"].format(**fields),
-            "save_as": urls["CARNIVAL_EDITION_SAVE_AS"].format(**fields),
+            "url": edition.url(urls["CARNIVAL_EDITION_URL"]),
+            "save_as": urls["CARNIVAL_EDITION_SAVE_AS"].format(
+                carnival=carnival.slug, number=edition.number
+            ),
             "status": "published",
             **metadata,
         },
@@ -238,9 +242,7 @@ def _mark_entries(articles, by_key, state: BuildState) -> None:
             )
         if found is not None:
             carnival, edition = found
-            url = edition.roundup_url or state.settings.urls["CARNIVAL_EDITION_URL"].format(
-                carnival=carnival.slug, number=edition.number
-            )
+            url = edition.url(state.settings.urls["CARNIVAL_EDITION_URL"])
             notice = entry_notice(carnival, edition, url, edition.external)
         article.carnival_entry = notice
         article.carnival_badge = (
@@ -337,13 +339,8 @@ class CarnivalGenerator(Generator):
 
     def _write_carnivals(self, writer, state: BuildState) -> None:
         urls = state.settings.urls
-        stylesheet = _stylesheet(self.settings)
-        theme_has_one = (
-            stylesheet
-            and (
-                Path(self.theme) / "static" / self.settings.get("CARNIVAL_STYLESHEET", "")
-            ).is_file()
-        )
+        stylesheet = _stylesheet(self.settings, state)
+        theme_has_one = (Path(self.theme) / "static" / state.settings.stylesheet).is_file()
         if stylesheet and not theme_has_one:
             writer.write_file(
                 stylesheet,

@@ -114,7 +114,7 @@ class Site:
                 if edition.external:
                     continue
                 slug = f"{carnival.slug}-{edition.number}"
-                url = core.edition_url(self.carnival, carnival, edition)
+                url = edition.url(self.carnival.urls["CARNIVAL_EDITION_URL"])
                 title = carnival.full_title(edition)
                 found[slug] = SitePost(slug, title, f"{title}\n{edition.intro}", url)
         return found

@@ -179,13 +179,6 @@ def absolute(site_url: str | None, path: str) -> str | None:
     return f"{site_url.rstrip('/')}/{path.lstrip('/')}"
 
 
-def edition_url(settings: CarnivalSettings, carnival: Carnival, edition: Edition) -> str:
-    """The edition's URL as a reader follows it: ours (site-relative) or the other host's."""
-    return edition.roundup_url or settings.urls["CARNIVAL_EDITION_URL"].format(
-        carnival=carnival.slug, number=edition.number
-    )
-
-
 def check(settings: CarnivalSettings, ref: str | None = None) -> list[str]:
     """Validate every carnival file, lock and announce record without building; the lines to
     print. ConfigError lists what is wrong, with the build's own messages."""
@@ -318,7 +311,7 @@ def status(
             result = results.get(edition.key)
             notes = []
             targets = [
-                absolute(site_url, edition_url(settings, carnival, edition)),
+                absolute(site_url, edition.url(settings.urls["CARNIVAL_EDITION_URL"])),
                 absolute(site_url, settings.urls["CARNIVAL_URL"].format(carnival=carnival.slug)),
             ]
             if site_url is None:
@@ -384,7 +377,7 @@ def announce(
             f"{edition.key} is not published yet (its roundup comes out on {edition.date}): "
             "announce it after publishing"
         )
-    source = absolute(site_url, edition_url(settings, carnival, edition))
+    source = absolute(site_url, edition.url(settings.urls["CARNIVAL_EDITION_URL"]))
     if source is None:
         raise UsageError(
             "announcing needs the site's public address: use the publish settings "

@@ -199,6 +199,11 @@ class Edition:
     def announce_path(self) -> Path:
         return self.path.with_name(f"{self.path.stem}.announce.json")
 
+    def url(self, pattern: str) -> str:
+        """Where a reader finds this edition: the other host's roundup, or ours at ``pattern``
+        (CARNIVAL_EDITION_URL, site-relative)."""
+        return self.roundup_url or pattern.format(carnival=self.carnival, number=self.number)
+
     def is_call(self, today: dt.date) -> bool:
         """Until its publication date an edition is a call for submissions, then a roundup."""
         return self.date > today

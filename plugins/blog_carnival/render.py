@@ -134,7 +134,7 @@ def carnival_view(carnival: Carnival, urls: Mapping[str, str], today: dt.date) -
             number=e.number,
             title=e.title,
             full_title=carnival.full_title(e),
-            url=e.roundup_url or fmt("CARNIVAL_EDITION_URL", number=e.number),
+            url=e.url(urls["CARNIVAL_EDITION_URL"]),
             external=e.external,
             host_name=e.host.name,
             host_url=e.host.url,
@@ -232,8 +232,7 @@ def call_view(
         number=edition.number,
         title=edition.title,
         full_title=full_title,
-        url=edition.roundup_url
-        or urls["CARNIVAL_EDITION_URL"].format(carnival=carnival.slug, number=edition.number),
+        url=edition.url(urls["CARNIVAL_EDITION_URL"]),
         external=edition.external,
         host_name=edition.host.name,
         host_url=edition.host.url,

@@ -78,6 +78,7 @@ class CarnivalSettings:
     urls: Mapping[str, str]
     today: dt.date
     badge: str = "end"
+    stylesheet: str = "css/carnival.css"  # under the theme's static folder; "" for none
     max_freshness: float = _FETCH.max_freshness
     refresh: bool = False
 
@@ -191,6 +192,7 @@ def read_settings(
         },
         today=today(),
         badge=badge,
+        stylesheet=str(merged["CARNIVAL_STYLESHEET"] or ""),
     )
     if problems:
         raise ConfigError(problems)
