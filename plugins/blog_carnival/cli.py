@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import core
-from .errors import CarnivalError, ConfigError, UsageError
+from .errors import CarnivalError, UsageError
 from .model import Person
 from .settings import CarnivalSettings
 
@@ -153,6 +154,20 @@ def _fail(exc: CarnivalError) -> int:
     return exc.exitcode
 
 
+def _command(run: Callable[..., int]) -> Callable[..., int]:
+    """A command's refusal or mistake (CarnivalError) becomes one line on stderr and its exit
+    code, never a traceback."""
+
+    @functools.wraps(run)
+    def guarded(*args, **kwargs) -> int:
+        try:
+            return run(*args, **kwargs)
+        except CarnivalError as exc:
+            return _fail(exc)
+
+    return guarded
+
+
 def _date(value: str | None, name: str) -> dt.date | None:
     if value in (None, ""):
         return None
@@ -173,25 +188,24 @@ def _progress():
 # -- the commands --------------------------------------------------------------------------------
 
 
+@_command
 def run_new(settings_file, carnival: str, *, title=None, submit_email=None) -> int:
     """Write carnival/<carnival>/carnival.toml, commented."""
-    try:
-        site = Site(settings_file)
-        path = core.new_carnival(
-            site.carnival,
-            carnival,
-            organizer=site.organizer,
-            title=title,
-            submit_email=submit_email,
-        )
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file)
+    path = core.new_carnival(
+        site.carnival,
+        carnival,
+        organizer=site.organizer,
+        title=title,
+        submit_email=submit_email,
+    )
     _print(
         [f"carnival: wrote {path}", "edit its title, description and rules, then add an edition"]
     )
     return 0
 
 
+@_command
 def run_edition(
     settings_file,
     carnival: str,
@@ -204,22 +218,19 @@ def run_edition(
     date=None,
 ) -> int:
     """Write the carnival's next <NNN>.toml."""
-    try:
-        site = Site(settings_file)
-        host = Person(host_name, host_url) if host_name else None
-        if host_url and not host_name:
-            raise UsageError("--host-url needs --host-name")
-        path, edition = core.new_edition(
-            site.carnival,
-            carnival,
-            title=title,
-            host=host,
-            opens=_date(opens, "opens"),
-            deadline=_date(deadline, "deadline"),
-            date=_date(date, "date"),
-        )
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file)
+    host = Person(host_name, host_url) if host_name else None
+    if host_url and not host_name:
+        raise UsageError("--host-url needs --host-name")
+    path, edition = core.new_edition(
+        site.carnival,
+        carnival,
+        title=title,
+        host=host,
+        opens=_date(opens, "opens"),
+        deadline=_date(deadline, "deadline"),
+        date=_date(date, "date"),
+    )
     _print(
         [
             f"carnival: wrote {path}",
@@ -232,6 +243,7 @@ def run_edition(
     return 0
 
 
+@_command
 def run_submit(
     settings_file,
     edition: str,
@@ -244,35 +256,31 @@ def run_submit(
     dry_run=False,
 ) -> int:
     """Read a submitted post and append it to the edition."""
-    try:
-        site = Site(settings_file)
-        done = core.submit(
-            site.carnival,
-            edition,
-            url,
-            section=section,
-            note=note,
-            pick=pick,
-            force=force,
-            dry_run=dry_run,
-        )
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file)
+    done = core.submit(
+        site.carnival,
+        edition,
+        url,
+        section=section,
+        note=note,
+        pick=pick,
+        force=force,
+        dry_run=dry_run,
+    )
     _print(done.lines())
     return 0
 
 
+@_command
 def run_check(settings_file, edition: str | None = None) -> int:
     """Validate every carnival file without building."""
-    try:
-        site = Site(settings_file)
-        lines = core.check(site.carnival, edition)
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file)
+    lines = core.check(site.carnival, edition)
     _print(lines)
     return 0
 
 
+@_command
 def run_status(settings_file, which: str | None = None, *, as_json: bool = False) -> int:
     """Where each edition stands: entries, links back, announcements, feeds."""
     from rich.console import Console
@@ -280,17 +288,12 @@ def run_status(settings_file, which: str | None = None, *, as_json: bool = False
     from .status import as_json as to_json
     from .status import render_tables
 
-    try:
-        site = Site(settings_file, prefer=PUBLISH)
-        if as_json:
-            statuses = core.status(site.carnival, which, site_url=site.site_url)
-        else:
-            with _progress() as advance:
-                statuses = core.status(
-                    site.carnival, which, site_url=site.site_url, progress=advance
-                )
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file, prefer=PUBLISH)
+    if as_json:
+        statuses = core.status(site.carnival, which, site_url=site.site_url)
+    else:
+        with _progress() as advance:
+            statuses = core.status(site.carnival, which, site_url=site.site_url, progress=advance)
     if as_json:
         print(to_json(statuses))
     else:
@@ -298,39 +301,35 @@ def run_status(settings_file, which: str | None = None, *, as_json: bool = False
     return 0
 
 
+@_command
 def run_freeze(settings_file, edition: str) -> int:
     """Resolve an edition and write its lock."""
     from .report import render_report
 
-    try:
-        site = Site(settings_file)
-        carnival, target = core.find_edition(core.load(site.carnival), edition)
-        with _progress() as advance:
-            result = core.freeze(site.carnival, carnival, target, advance)
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file)
+    carnival, target = core.find_edition(core.load(site.carnival), edition)
+    with _progress() as advance:
+        result = core.freeze(site.carnival, carnival, target, advance)
     print(render_report((carnival,), {target.key: result}).text)
     print(f"carnival: wrote {target.lock_path}")
     return 0
 
 
+@_command
 def run_announce(settings_file, edition: str, *, dry_run=False, resend=False, messages=None) -> int:
     """Tell every entry of a published edition it is in: Webmention, else a message to send."""
     from .announce import write_messages
 
-    try:
-        site = Site(settings_file, prefer=PUBLISH)
-        with _progress() as advance:
-            report = core.announce(
-                site.carnival,
-                edition,
-                site_url=site.site_url,
-                dry_run=dry_run,
-                resend=resend,
-                progress=advance,
-            )
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file, prefer=PUBLISH)
+    with _progress() as advance:
+        report = core.announce(
+            site.carnival,
+            edition,
+            site_url=site.site_url,
+            dry_run=dry_run,
+            resend=resend,
+            progress=advance,
+        )
     _print(report.lines())
     if report.messages:
         if messages:
@@ -354,6 +353,7 @@ def run_announce(settings_file, edition: str, *, dry_run=False, resend=False, me
 # -- comments ------------------------------------------------------------------------------------
 
 
+@_command
 def run_comments_add(
     settings_file,
     post: str,
@@ -370,37 +370,34 @@ def run_comments_add(
     from .comments import add_comment, comment_from_email
     from .spam import spam_settings
 
-    try:
-        sources = [x for x in (text, file, mail) if x]
-        if len(sources) != 1:
-            raise UsageError("give the comment as exactly one of --text, --file or --mail")
-        site = Site(settings_file)
-        date = None
-        if mail:
-            incoming = comment_from_email(_read_bytes(mail), name=str(mail))
-            author = author or incoming.author
-            email = email or incoming.email
-            url = url or incoming.url
-            body, date = incoming.text, incoming.date
-        else:
-            body = text if text else _read_bytes(file).decode("utf-8", "replace")
-        if not author:
-            raise UsageError("--author is needed (an e-mail gives it from its From line)")
-        posts = site.posts()
-        result = add_comment(
-            site.comments_root,
-            post,
-            known_slugs={slug: p.text for slug, p in posts.items()},
-            author=author,
-            text=body,
-            url=url,
-            email=email,
-            reply_to=reply_to,
-            now=date or dt.datetime.now(dt.UTC),
-            rules=spam_settings(site.pelican),
-        )
-    except CarnivalError as exc:
-        return _fail(exc)
+    sources = [x for x in (text, file, mail) if x]
+    if len(sources) != 1:
+        raise UsageError("give the comment as exactly one of --text, --file or --mail")
+    site = Site(settings_file)
+    date = None
+    if mail:
+        incoming = comment_from_email(_read_bytes(mail), name=str(mail))
+        author = author or incoming.author
+        email = email or incoming.email
+        url = url or incoming.url
+        body, date = incoming.text, incoming.date
+    else:
+        body = text if text else _read_bytes(file).decode("utf-8", "replace")
+    if not author:
+        raise UsageError("--author is needed (an e-mail gives it from its From line)")
+    posts = site.posts()
+    result = add_comment(
+        site.comments_root,
+        post,
+        known_slugs={slug: p.text for slug, p in posts.items()},
+        author=author,
+        text=body,
+        url=url,
+        email=email,
+        reply_to=reply_to,
+        now=date or dt.datetime.now(dt.UTC),
+        rules=spam_settings(site.pelican),
+    )
     _print(result.lines())
     return 0
 
@@ -412,15 +409,13 @@ def _read_bytes(path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+@_command
 def run_comments_pending(settings_file) -> int:
     """List the comments waiting for the host."""
     from .comments import pending
 
-    try:
-        site = Site(settings_file)
-        waiting = pending(site.comments_root)
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file)
+    waiting = pending(site.comments_root)
     if not waiting:
         print("comments: nothing pending")
     for c in waiting:
@@ -429,49 +424,45 @@ def run_comments_pending(settings_file) -> int:
     return 0
 
 
+@_command
 def run_comments_status(settings_file, comment_id: str, status: str) -> int:
     """Approve a comment, or mark it spam."""
     from .comments import set_status
 
-    try:
-        site = Site(settings_file)
-        comment = set_status(site.comments_root, comment_id, status)
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file)
+    comment = set_status(site.comments_root, comment_id, status)
     print(f"comments: {comment.id} on {comment.post_slug} is now {comment.status}")
     return 0
 
 
+@_command
 def run_comments_mentions(settings_file) -> int:
     """Fetch new Webmentions from WEBMENTION_API, verify each, file them as pending comments."""
     from .mentions import run_mentions
     from .spam import spam_settings
 
-    try:
-        site = Site(settings_file, prefer=PUBLISH)
-        api = site.pelican.get("WEBMENTION_API")
-        if not api:
-            raise UsageError(
-                "set WEBMENTION_API (e.g. https://webmention.io/api/mentions.jf2?domain=...)"
-            )
-        token_name = str(site.pelican.get("WEBMENTION_TOKEN_ENV", "WEBMENTION_IO_TOKEN"))
-        if site.site_url is None:
-            raise UsageError("mentions name your public URLs: use the publish settings (SITEURL)")
-        posts = site.posts()
-        targets = {core.absolute(site.site_url, p.url): slug for slug, p in posts.items()}
-        with core.open_fetcher(site.carnival) as client:
-            report = run_mentions(
-                site.comments_root,
-                client,
-                str(api),
-                os.environ.get(token_name),
-                targets=targets,
-                known_slugs={slug: p.text for slug, p in posts.items()},
-                rules=spam_settings(site.pelican),
-                now=dt.datetime.now(dt.UTC),
-            )
-    except CarnivalError as exc:
-        return _fail(exc)
+    site = Site(settings_file, prefer=PUBLISH)
+    api = site.pelican.get("WEBMENTION_API")
+    if not api:
+        raise UsageError(
+            "set WEBMENTION_API (e.g. https://webmention.io/api/mentions.jf2?domain=...)"
+        )
+    token_name = str(site.pelican.get("WEBMENTION_TOKEN_ENV", "WEBMENTION_IO_TOKEN"))
+    if site.site_url is None:
+        raise UsageError("mentions name your public URLs: use the publish settings (SITEURL)")
+    posts = site.posts()
+    targets = {core.absolute(site.site_url, p.url): slug for slug, p in posts.items()}
+    with core.open_fetcher(site.carnival) as client:
+        report = run_mentions(
+            site.comments_root,
+            client,
+            str(api),
+            os.environ.get(token_name),
+            targets=targets,
+            known_slugs={slug: p.text for slug, p in posts.items()},
+            rules=spam_settings(site.pelican),
+            now=dt.datetime.now(dt.UTC),
+        )
     _print(report.lines())
     return 0 if report.ok else 1
 
@@ -615,7 +606,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    try:
-        sys.exit(main())
-    except ConfigError as exc:  # pragma: no cover - every command catches its own
-        sys.exit(_fail(exc))
+    sys.exit(main())
