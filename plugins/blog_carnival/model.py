@@ -15,9 +15,8 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from urllib.parse import urlsplit
 
-from .urls import canonical_url
+from .urls import canonical_url, site_of
 
 
 def utc_datetime(text: str | None) -> datetime | None:
@@ -275,7 +274,7 @@ class RoundupEntry:
     @property
     def contributor(self) -> str:
         """Who wrote it, for per-contributor limits: the blog's host name."""
-        return (urlsplit(self.blog_url or self.url).hostname or "").removeprefix("www.")
+        return site_of(self.blog_url or self.url)
 
 
 @dataclass(frozen=True)

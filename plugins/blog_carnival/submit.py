@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from .config import edition_from_text
 from .errors import ConfigError, Refused, UsageError
@@ -24,9 +23,9 @@ from .page import parse_page
 from .parse import parse_feed
 from .sanitize import normalize_text
 from .scaffold import toml_value
-from .select import find_in_feed, window
+from .select import find_in_feed, origin, window
 from .textutil import write_atomic
-from .urls import canonical_url, clean_url, safe_link
+from .urls import canonical_url, clean_url, safe_link, site_of
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Found:
     @property
     def contributor(self) -> str:
         """The blogger, for per-contributor limits: the blog's host name."""
-        return _host(self.blog_url or self.url)
+        return site_of(self.blog_url or self.url)
 
 
 @dataclass(frozen=True)
@@ -78,13 +77,6 @@ class Submitted:
         return out
 
 
-def _host(url: str) -> str:
-    try:
-        return (urlsplit(url).hostname or "").removeprefix("www.")
-    except ValueError:
-        return ""
-
-
 def _is_html(headers) -> bool:
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     return ctype in ("text/html", "application/xhtml+xml")
@@ -109,7 +101,7 @@ def read_post(fetcher: Fetcher, url: str) -> Found:
             url=stored,
             title=normalize_text(entry.title, 300) or info.title,
             blog_name=normalize_text(feed.title, 120) or info.site_name,
-            blog_url=feed.link or _origin(stored),
+            blog_url=feed.link or origin(stored),
             author=normalize_text(entry.author, 120) or info.author,
             published=entry.date or info.published,
             feed_url=feed_url,
@@ -119,7 +111,7 @@ def read_post(fetcher: Fetcher, url: str) -> Found:
         url=stored,
         title=info.title,
         blog_name=info.site_name or (normalize_text(feed.title, 120) if feed else None),
-        blog_url=(feed.link if feed else None) or _origin(stored),
+        blog_url=(feed.link if feed else None) or origin(stored),
         author=info.author,
         published=info.published,
         feed_url=feed_url,
@@ -129,14 +121,9 @@ def read_post(fetcher: Fetcher, url: str) -> Found:
 
 def _canonical_of(info: PageInfo, final: str) -> str:
     """The page's rel=canonical when it names a page on the same site, else the final URL."""
-    if info.canonical and _host(info.canonical) == _host(final):
+    if info.canonical and site_of(info.canonical) == site_of(final):
         return info.canonical
     return final
-
-
-def _origin(url: str) -> str | None:
-    parts = urlsplit(url)
-    return safe_link(f"{parts.scheme}://{parts.netloc}/") if parts.netloc else None
 
 
 def _entry_in_feed(
@@ -179,7 +166,7 @@ def _contributors_in(edition: Edition) -> list[str]:
     hosts = []
     for sub in edition.entries:
         entry = locked.get(canonical_url(sub.url))
-        hosts.append(entry.contributor if entry else _host(sub.url))
+        hosts.append(entry.contributor if entry else site_of(sub.url))
     return hosts
 
 

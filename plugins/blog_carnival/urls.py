@@ -48,6 +48,16 @@ def _split(text: str) -> tuple[SplitResult, str, int | None] | None:
         return None
 
 
+def site_of(url: str | None) -> str:
+    """Whose site a URL is on, for telling bloggers apart: its host, lower case, without a
+    leading ``www.`` ("" when it has none)."""
+    try:
+        host = urlsplit((url or "").strip()).hostname or ""
+    except ValueError:
+        return ""
+    return host.rstrip(".").removeprefix("www.")
+
+
 def clean_url(url: str) -> str:
     """The URL to store for a post: scheme and host lower-cased, default port, fragment and
     tracking parameters (``utm_*`` and friends) dropped; path and other parameters kept as
