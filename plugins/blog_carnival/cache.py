@@ -133,6 +133,7 @@ class HttpCache:
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
+        self.portable = clock is time.time  # another process opening ``path`` sees the same
 
     def file_for(self, url: str) -> Path:
         return self.path / f"{cache_key(url)}{SUFFIX}"

@@ -76,6 +76,53 @@ def looks_like_feed(result: FetchResult) -> bool:
     return "html" not in ctype and any(t in ctype for t in FEED_TYPES)
 
 
+@dataclass(frozen=True)
+class Read:
+    """What one fetched URL gave before any feed is parsed: its outcome, the page read
+    from it, and the result to parse when it is (or is served as) a feed."""
+
+    url: str
+    fetched: Fetched
+    page: PageInfo | None = None
+    feed: FetchResult | None = None
+
+
+def read_one(result: FetchResult, listed_as_feed: bool, cache: HttpCache | None) -> Read:
+    """Read one fetch result: a failure falls back to the cache's last good copy, a page
+    becomes its ``PageInfo`` (the body is let go), a feed is handed back for parsing."""
+    url = result.url
+    stale = None
+    if not result.ok:
+        stale, result = stale_copy(url, result, cache)
+    if not result.ok:
+        return Read(url, Fetched(error=result.error or "failed"))
+    fetched = Fetched(is_feed=looks_like_feed(result), stale=stale)
+    page = None
+    if not fetched.is_feed:
+        page = parse_page(result.body, result.headers, result.final_url or url)
+    feed = result if listed_as_feed or fetched.is_feed else None
+    return Read(url, fetched, page, feed)
+
+
+def stale_copy(
+    url: str, failed: FetchResult, cache: HttpCache | None
+) -> tuple[str | None, FetchResult]:
+    """The last good body from the cache when the fresh fetch failed."""
+    cached = cache.get(url) if cache is not None else None
+    if cached is None or not cached.body:
+        return None, failed
+    copy = FetchResult(
+        url=url,
+        final_url=cached.final_url,
+        status=cached.status,
+        headers=dict(cached.headers),
+        body=cached.body,
+        from_cache=True,
+        digest=cached.digest,
+    )
+    return failed.error or "failed", copy
+
+
 class _Run:
     """The mutable state of one collection; ``collect`` hands back a frozen ``Documents``.
 
@@ -85,13 +132,19 @@ class _Run:
     """
 
     def __init__(
-        self, plans: list[EditionPlan], fetcher, parser: FeedParser, cache: HttpCache | None
+        self,
+        plans: list[EditionPlan],
+        fetcher,
+        parser: FeedParser,
+        cache: HttpCache | None,
+        shards=None,
     ) -> None:
         self.fetcher = fetcher
         self.parser = parser
         self.cache = cache
+        self.shards = shards  # shards.Shards, or None: everything fetched in this process
         self.plans = plans
-        self.progress: Callable[[FetchResult], None] | None = None
+        self.progress: Callable[[str], None] | None = None
         self.fetched: dict[str, Fetched] = {}
         self.feed_of: dict[str, str | None] = {}
         self.feeds: dict[str, ParsedFeed | ParseFailure] = {}
@@ -105,50 +158,51 @@ class _Run:
         """Fetch what is not fetched yet; each result is read as soon as it arrives, in the
         thread that fetched it."""
         todo = sorted({u for u in urls if u and u not in self.fetched})
-        feeds = set(feeds)
-        # Feeds never stored before will need parsing: a cold cache starts the parse workers
-        # before the first answer.
+        feeds = frozenset(feeds)
         cache = self.cache
-        self.parser.expect(sum(u in feeds and (cache is None or not cache.has(u)) for u in todo))
+        # Feeds never stored before will need parsing.
+        unparsed = sum(u in feeds and (cache is None or not cache.has(u)) for u in todo)
+        # Mostly stored already: the work is cache reads and revalidations, spread over the
+        # fetch workers by host. Mostly new: the work is parsing, which goes best to parse
+        # workers fed by this process's fetching threads (parsing in a process that also
+        # fetches with many threads costs it the interpreter lock those threads want).
+        mostly_new = 2 * unparsed > len(todo)
+        if self.shards is not None and not mostly_new and self.shards.worth(len(todo)):
+            left: list[str] = []
+            for item in self.shards.read_each(
+                todo, feeds, self.wants, not self.settled, left.extend
+            ):
+                if item.parsed is not None and item.want is not None:
+                    self.parser.record(item.read.url, item.want, item.parsed)
+                self.record(item.read, kept=item.read.feed)
+                self._advance(item.read.url)
+            todo, unparsed = left, len(left)
+        # A cold cache starts the parse workers before the first answer.
+        self.parser.expect(unparsed)
         for result in self.fetcher.fetch_each(todo, lambda r: self.arrived(r, r.url in feeds)):
-            if self.progress is not None:
-                self.progress(result)
+            self._advance(result.url)
         self.parser.flush()
+
+    def _advance(self, url: str) -> None:
+        if self.progress is not None:
+            self.progress(url)
 
     def arrived(self, result: FetchResult, listed_as_feed: bool) -> None:
         """Record one result and read it (called from the fetching threads)."""
-        url = result.url
-        stale = None
-        if not result.ok:
-            stale, result = self._stale_copy(url, result)
-        if not result.ok:
-            self.fetched[url] = Fetched(error=result.error or "failed")
-            return
-        fetched = self.fetched[url] = Fetched(is_feed=looks_like_feed(result), stale=stale)
-        if listed_as_feed or fetched.is_feed:
-            want = self.wants.get(url)
+        read = read_one(result, listed_as_feed, self.cache)
+        if read.feed is not None:
+            want = self.wants.get(result.url)
             if want is not None:
-                self.parser.submit(result, want)
-            if not self.settled:
-                self.bodies[url] = result
-        if not fetched.is_feed:
-            self.pages[url] = parse_page(result.body, result.headers, result.final_url or url)
+                self.parser.submit(read.feed, want)
+        self.record(read, kept=None if self.settled else read.feed)
 
-    def _stale_copy(self, url: str, failed: FetchResult) -> tuple[str | None, FetchResult]:
-        """The last good body from the cache when the fresh fetch failed."""
-        cached = self.cache.get(url) if self.cache is not None else None
-        if cached is None or not cached.body:
-            return None, failed
-        copy = FetchResult(
-            url=url,
-            final_url=cached.final_url,
-            status=cached.status,
-            headers=dict(cached.headers),
-            body=cached.body,
-            from_cache=True,
-            digest=cached.digest,
-        )
-        return failed.error or "failed", copy
+    def record(self, read: Read, kept: FetchResult | None) -> None:
+        url = read.url
+        self.fetched[url] = read.fetched
+        if read.page is not None:
+            self.pages[url] = read.page
+        if kept is not None:
+            self.bodies[url] = kept
 
     def decide_feeds(self) -> None:
         """Each post's and blog's feed, decided once (see ``sources.feed_for``); from here on
@@ -202,10 +256,13 @@ def collect(
     parser: FeedParser,
     *,
     cache: HttpCache | None = None,
-    progress: Callable[[FetchResult], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+    shards=None,
 ) -> Documents:
-    """Fetch and read what ``plans`` need; remote faults end up in ``Documents``, never raised."""
-    run = _Run(list(plans), fetcher, parser, cache)
+    """Fetch and read what ``plans`` need; remote faults end up in ``Documents``, never raised.
+    ``shards`` (a ``shards.Shards``): worker processes for large fetches; ``progress`` is
+    called with each URL as it is done."""
+    run = _Run(list(plans), fetcher, parser, cache, shards)
     run.progress = progress
     given = [feed for p in run.plans for _, feed in p.readers() if feed]
     run.fetch((url for p in run.plans for url in p.first_urls()), feeds=given)

@@ -5,7 +5,8 @@ The flow, stage by stage (each a module with one job; nothing here imports Pelic
     settings.read_settings      CARNIVAL_* settings, read once
     config.load_carnivals       carnival/<slug>/carnival.toml and <NNN>.toml, validated
     sources.plan                per edition: which posts, pages and feeds to read
-    collect.collect             fetch (fetch.Fetcher) and parse (parsepool.FeedParser) in phases
+    collect.collect             fetch (fetch.Fetcher) and parse (parsepool.FeedParser) in phases,
+                                large phases in worker processes by host (shards.Shards)
     assemble.assemble           pure: the edition's entries, failures and notices
     lock.read_lock / write_lock a published edition frozen into <NNN>.lock.json
     render / report             template context, and the summary at the end of a build
@@ -13,8 +14,10 @@ The flow, stage by stage (each a module with one job; nothing here imports Pelic
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -26,14 +29,15 @@ from .config import load_carnivals
 from .errors import ConfigError, Refused, UsageError
 from .fetch import Fetcher
 from .lock import LockError, merge, read_lock, write_lock
-from .model import Carnival, Edition, EditionResult, FetchResult, Person
+from .model import Carnival, Edition, EditionResult, Person
 from .parsepool import FeedParser
 from .settings import CarnivalSettings
+from .shards import Shards, portable
 from .sources import plan
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[FetchResult], None]
+Progress = Callable[[str], None]  # called with each URL as its fetch is done
 
 
 def load(settings: CarnivalSettings) -> tuple[Carnival, ...]:
@@ -81,8 +85,13 @@ def _resolve(
     items, fetcher, parse_cache, excerpt_words, progress, parse_processes=None
 ) -> tuple[dict[str, EditionResult], Documents]:
     plans = [plan(carnival, edition) for carnival, edition in items]
-    with FeedParser(parse_cache, parse_processes) as parser:
-        docs = collect(plans, fetcher, parser, cache=fetcher.cache, progress=progress)
+    processes = (os.cpu_count() or 1) if parse_processes is None else parse_processes
+    spec = portable(fetcher)
+    workers = Shards(*spec, parse_cache, processes) if spec is not None else None
+    with FeedParser(parse_cache, processes) as parser, workers or contextlib.nullcontext():
+        docs = collect(
+            plans, fetcher, parser, cache=fetcher.cache, progress=progress, shards=workers
+        )
     return {p.edition.key: assemble(p, docs, excerpt_words) for p in plans}, docs
 
 

@@ -400,6 +400,9 @@ class Fetcher:
     ) -> None:
         self.settings = settings = settings or FetchSettings()
         self.cache = cache
+        # Whether another process can build the same fetcher from ``settings`` and the cache
+        # folder alone (see shards.py): not with a test's resolver, transport or CA.
+        self.portable = resolver is None and transport is None and ssl_context is None
         self.policy = AddressPolicy(settings.allowed_private_hosts)
         self._backend: GuardedBackend | None = None
         if transport is None:

@@ -199,6 +199,13 @@ class FeedParser:
             return parsed
         return None
 
+    def record(self, url: str, want: Want, parsed: Parsed) -> None:
+        """Remember a feed parsed for ``want`` elsewhere (by a fetch worker, see shards.py),
+        for ``take`` to give."""
+        with self._lock:
+            self._pending.pop(url, None)
+        self._done[url] = (want, parsed)
+
     def parse(self, result: FetchResult, want: Want) -> Parsed:
         """``submit`` then ``take``: the narrowed feed, parsed here if no worker has it."""
         found = self.take(result.url, want)

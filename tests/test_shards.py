@@ -1,0 +1,180 @@
+"""Fetching in worker processes by host: the same Documents as fetching here, every host in
+one worker, and no URL lost when a worker dies.
+
+Feeds are served over real HTTP on 127.0.0.1; workers are real spawned interpreters.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from blog_carnival.cache import HttpCache
+from blog_carnival.collect import collect
+from blog_carnival.fetch import Fetcher, FetchSettings
+from blog_carnival.model import Contributor, Submission, Want
+from blog_carnival.parsepool import FeedParser
+from blog_carnival.shards import Shards, host_of, portable, split
+from blog_carnival.sources import plan
+from hostile_server import (
+    HostileServer,
+    hostile_server_fixture,  # noqa: F401  (the hostile_server fixture)
+)
+from test_collect import RSS, carnival, page, rss
+
+SETTINGS = FetchSettings(allowed_private_hosts=frozenset({"127.0.0.1"}), timeout=5.0)
+
+
+@pytest.fixture
+def server(hostile_server) -> HostileServer:
+    return hostile_server("127.0.0.1")
+
+
+# -- splitting ------------------------------------------------------------------------------------
+
+
+def test_every_host_goes_to_one_shard_and_the_shards_are_even() -> None:
+    urls = [f"https://h{n % 5}.example/{n}" for n in range(50)] + ["https://big.example/1"] * 3
+    shards = split(urls, 2)
+    assert sorted(u for s in shards for u in s) == sorted(set(urls))  # each URL once
+    for n in range(5):
+        assert sum(any(f"//h{n}." in u for u in s) for s in shards) == 1
+    assert abs(len(shards[0]) - len(shards[1])) <= 10  # whole hosts of 10: as even as that allows
+
+
+def test_a_hosts_ports_and_its_www_name_share_a_shard() -> None:
+    same = ["http://blog.example/feed", "https://blog.example/feed", "https://www.blog.example/"]
+    assert {host_of(u) for u in same} == {"blog.example"}
+    assert len(split([*same, "https://other.example/"], 2)) == 2
+    assert any(set(same) <= set(s) for s in split([*same, "https://other.example/"], 2))
+
+
+def test_fewer_urls_than_shards_and_urls_without_host() -> None:
+    assert split([], 4) == []
+    assert split(["https://a.example/"], 4) == [["https://a.example/"]]
+    assert split(["not a url", "https://a.example/"], 2) == [["not a url"], ["https://a.example/"]]
+
+
+def test_only_a_fetcher_another_process_can_rebuild_is_portable(tmp_path: Path) -> None:
+    with Fetcher(SETTINGS, HttpCache(tmp_path)) as plain:
+        assert portable(plain) == (SETTINGS, tmp_path)
+    with Fetcher(SETTINGS, resolver=lambda host, port: ["127.0.0.1"]) as resolved:
+        assert portable(resolved) is None
+    with Fetcher(SETTINGS, HttpCache(tmp_path, clock=lambda: 0.0)) as clocked:
+        assert portable(clocked) is None
+
+
+# -- the same Documents ---------------------------------------------------------------------------
+
+
+def editions(server: HostileServer, blogs: int = 6):  # noqa: ANN201
+    """Contributors with feeds (tag mode), a submission found through its page's feed, and
+    a submission whose feed does not carry it (read from its page)."""
+    base = server.base
+    contributors = []
+    for n in range(blogs):
+        feed = server.route(f"/b{n}/feed.xml", rss(f"{base}/b{n}", 8, (1, 3)), headers=RSS)
+        contributors.append(Contributor(f"B{n}", f"{base}/b{n}/", feed=feed))
+    shared = server.route("/s/feed.xml", rss(f"{base}/s", 5), headers=RSS)
+    html = {"Content-Type": "text/html"}
+    server.route("/s/posts/2.html", page(shared), headers=html)
+    server.route("/s/posts/99.html", page(shared), headers=html)
+    submissions = [Submission(f"{base}/s/posts/2.html"), Submission(f"{base}/s/posts/99.html")]
+    return [carnival(submissions=submissions, contributors=contributors)]
+
+
+def run(items, cache: Path, shards: Shards | None):  # noqa: ANN001, ANN201
+    plans = [plan(c, e) for c, e in items]
+    with (
+        Fetcher(SETTINGS, HttpCache(cache / "http")) as fetcher,
+        FeedParser(cache / "parsed", processes=0) as parser,
+    ):
+        return collect(plans, fetcher, parser, cache=fetcher.cache, shards=shards)
+
+
+def shards_for(cache: Path, shard_from: int = 1) -> Shards:
+    return Shards(SETTINGS, cache / "http", cache / "parsed", 2, shard_from=shard_from)
+
+
+def test_workers_read_a_warm_cache_as_this_process_does(server, tmp_path: Path) -> None:
+    items = editions(server)
+    here = run(items, tmp_path / "here", None)
+    run(items, tmp_path / "there", None)  # the same cache, filled the same way
+    again_here = run(items, tmp_path / "here", None)
+    with shards_for(tmp_path / "there") as workers:
+        there = run(items, tmp_path / "there", workers)
+        assert workers.sent > 0  # the warm phase really went to the workers
+    assert there == again_here
+    assert len(there.feeds) == len(here.feeds) == 7 and len(there.pages) == 2
+    # found through its page's feed / read from its page: the same in both
+    base = server.base
+    assert there.feed_of[f"{base}/s/posts/2.html"] == server.url("/s/feed.xml")
+    assert f"{base}/s/posts/99.html" in there.pages
+
+
+def test_a_mostly_new_phase_stays_here(server, tmp_path: Path) -> None:
+    """Nothing cached: the feeds need parsing, which goes to parse workers, not fetch workers."""
+    items = editions(server)
+    with shards_for(tmp_path) as workers:
+        docs = run(items, tmp_path, workers)
+        assert workers.sent == 0
+    assert len(docs.feeds) == 7
+
+
+def test_a_phase_below_the_threshold_stays_here(server, tmp_path: Path) -> None:
+    items = editions(server)
+    run(items, tmp_path, None)
+    with shards_for(tmp_path, shard_from=1000) as workers:
+        run(items, tmp_path, workers)
+        assert workers.sent == 0
+
+
+def test_what_a_dead_worker_never_answered_is_handed_back(server, tmp_path: Path) -> None:
+    urls = [
+        server.route(f"/f{n}.xml", rss(f"{server.base}/f{n}", 3), headers=RSS) for n in range(4)
+    ]
+    with shards_for(tmp_path) as workers:
+        pool, _ = workers._start()
+        assert pool is not None
+        pool.submit(time.sleep, 0).result()  # the workers are up
+        for pid in list(pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        left: list[str] = []
+        answered = [
+            item.read.url
+            for item in workers.read_each(urls, frozenset(urls), {}, False, left.extend)
+        ]
+    assert sorted(answered + left) == sorted(urls)  # every URL answered or handed back
+    assert left  # the killed workers answered for none of them
+
+
+def test_workers_answer_with_the_feed_parsed_for_what_is_wanted(server, tmp_path: Path) -> None:
+    base = server.base
+    url = server.route("/w/feed.xml", rss(f"{base}/w", 10, (4,)), headers=RSS)
+    want = Want(tags=frozenset({"job-hunt"}))
+    left: list[str] = []
+    with shards_for(tmp_path) as workers:
+        (item,) = workers.read_each([url], frozenset({url}), {url: want}, False, left.extend)
+    assert not left and item.want == want and item.read.feed is None  # body not kept
+    assert [e.link for e in item.parsed.entries] == [f"{base}/w/posts/4.html"]
+
+
+def test_what_a_worker_logs_is_logged_here(server, tmp_path: Path, caplog) -> None:
+    """A damaged cache entry found by a worker is discarded with the usual warning, in this
+    process's log (where the build's handlers are), and the feed is fetched again."""
+    items = editions(server)
+    run(items, tmp_path, None)
+    cache = HttpCache(tmp_path / "http")
+    damaged = cache.file_for(server.url("/b0/feed.xml"))
+    damaged.write_bytes(b"not a cache entry")
+    with caplog.at_level("WARNING"), shards_for(tmp_path) as workers:
+        docs = run(items, tmp_path, workers)
+        assert workers.sent > 0
+    assert any(
+        "discarded damaged cache file" in r.getMessage() and str(damaged) in r.getMessage()
+        for r in caplog.records
+    )
+    assert len(docs.feeds[server.url("/b0/feed.xml")].entries) == 2
