@@ -231,10 +231,16 @@ def test_narrowing_finds_what_the_whole_feed_finds(entries, urls, tags) -> None:
         ),
     )
     narrowed = narrow(feed, Want(tags, urls))
+
+    def bare(entry: FeedEntry | None) -> FeedEntry | None:
+        """The entry without the text narrowing adds (entries differ by title: equal is same)."""
+        return entry and dataclasses.replace(entry, text=None)
+
     for url in urls:
-        assert find_in_feed(narrowed, url) is find_in_feed(feed, url)
+        assert bare(find_in_feed(narrowed, url)) == find_in_feed(feed, url)
     for tag in tags:
-        assert [e for e in narrowed.entries if tag_matches(e, tag)] == [
+        assert [bare(e) for e in narrowed.entries if tag_matches(e, tag)] == [
             e for e in feed.entries if tag_matches(e, tag)
         ]
-    assert all(e in feed.entries for e in narrowed.entries)
+    assert all(bare(e) in feed.entries for e in narrowed.entries)
+    assert all(e.text == "" for e in narrowed.entries)  # no summary, no content: no text

@@ -8,6 +8,7 @@ EditionResult. Per-URL faults are values (``error`` set), never exceptions.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,6 +96,9 @@ class FeedEntry:
     summary: str | None = None
     content: str | None = None
     base: str | None = None  # URL that relative links in summary/content resolve against
+    # The plain text of summary (else content), for its excerpt: set by parsepool.narrow on
+    # the entries it keeps, so that it is worked out where the feed was parsed (a worker)
+    text: str | None = None
 
     @property
     def date(self) -> datetime | None:
@@ -267,8 +271,9 @@ class RoundupEntry:
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", Source(self.source))
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
+        """The URL as duplicates share it (worked out once: dedupe asks for it often)."""
         return canonical_url(self.url)
 
     @property

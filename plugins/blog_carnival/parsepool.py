@@ -37,7 +37,7 @@ from types import TracebackType
 
 from .model import FetchResult, ParsedFeed, ParseFailure, Want
 from .parse import feed_from_json, feed_to_json, parse_feed
-from .select import find_in_feed, tag_matches
+from .select import entry_text, find_in_feed, tag_matches
 from .textutil import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ Job = tuple[bytes, Mapping[str, str], str, "Want", Path | None]
 
 
 def narrow(parsed: Parsed, want: Want) -> Parsed:
-    """``parsed`` with only the entries ``want`` can use, in their order.
+    """``parsed`` with only the entries ``want`` can use, in their order, each with the plain
+    text its excerpt is cut from (worked out here, where the feed was parsed: in a worker
+    process when there are many).
 
     Exact for the plan: ``find_in_feed`` finds the same entry for every wanted URL in the
     narrowed feed as in the whole one (the entry it found comes first among those kept that
@@ -65,9 +67,11 @@ def narrow(parsed: Parsed, want: Want) -> Parsed:
         return parsed
     keep = {id(e) for url in want.urls if (e := find_in_feed(parsed, url)) is not None}
     entries = tuple(
-        e for e in parsed.entries if id(e) in keep or any(tag_matches(e, tag) for tag in want.tags)
+        replace(e, text=entry_text(e))
+        for e in parsed.entries
+        if id(e) in keep or any(tag_matches(e, tag) for tag in want.tags)
     )
-    return parsed if len(entries) == len(parsed.entries) else replace(parsed, entries=entries)
+    return replace(parsed, entries=entries)
 
 
 @dataclass

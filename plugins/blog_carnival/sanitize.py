@@ -328,10 +328,15 @@ def excerpt(html_or_text: str | None, max_words: int = 40, *, max_chars: int | N
     the last space before it, and only a single word longer than that (CJK prose, a
     long URL) is cut between characters.
     """
+    return cut_words(plain_text(html_or_text), max_words, max_chars=max_chars)
+
+
+def cut_words(text: str, max_words: int = 40, *, max_chars: int | None = None) -> str:
+    """``excerpt`` of text that is plain already (as ``plain_text`` gives it)."""
     if max_words < 1:
         raise ValueError("max_words must be at least 1")
     limit = max(1, max_chars if max_chars is not None else 12 * max_words)
-    words = plain_text(html_or_text).split(" ")
+    words = text.split(" ")
     if words == [""]:
         return ""
     cut = len(words) > max_words

@@ -20,8 +20,8 @@ from .model import (
     Source,
     Submission,
 )
+from .sanitize import cut_words, normalize_text, plain_text
 from .sanitize import excerpt as make_excerpt
-from .sanitize import normalize_text
 from .textutil import fold
 from .urls import canonical_url, safe_link
 
@@ -43,6 +43,14 @@ def find_in_feed(feed: ParsedFeed, url: str) -> FeedEntry | None:
     return None
 
 
+def entry_text(entry: FeedEntry) -> str:
+    """The plain text an entry's excerpt is cut from (``FeedEntry.text`` when narrowing has
+    worked it out already)."""
+    if entry.text is not None:
+        return entry.text
+    return plain_text(entry.summary or entry.content)
+
+
 def from_feed(
     entry: FeedEntry,
     feed: ParsedFeed,
@@ -60,7 +68,7 @@ def from_feed(
         blog_url=feed.link or origin(link),
         author=normalize_text(entry.author, 120) or None,
         published=entry.date,
-        excerpt=make_excerpt(entry.summary or entry.content, excerpt_words),
+        excerpt=cut_words(entry_text(entry), excerpt_words),
         source=source,
         feed_url=feed.url,
     )
