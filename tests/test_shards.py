@@ -178,3 +178,33 @@ def test_what_a_worker_logs_is_logged_here(server, tmp_path: Path, caplog) -> No
         for r in caplog.records
     )
     assert len(docs.feeds[server.url("/b0/feed.xml")].entries) == 2
+
+
+# -- resolving in the background ----------------------------------------------------------------
+
+
+def test_editions_resolve_in_a_thread_of_their_own_to_the_same_result(
+    server, tmp_path: Path
+) -> None:
+    """What the build starts when Pelican starts reading posts: the fetching happens in the
+    resolving thread (not the caller's), and the result is what ``resolve`` gives."""
+    import threading
+
+    from blog_carnival import core
+    from blog_carnival.settings import read_settings
+
+    settings = read_settings(
+        {"CARNIVAL_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"], "CARNIVAL_CACHE_PATH": "cache"},
+        tmp_path,
+        environ={},
+    )
+    items = editions(server)
+    threads: list[str] = []
+    future = core.start_resolving(
+        settings, items, lambda url: threads.append(threading.current_thread().name)
+    )
+    background = future.result(timeout=60)
+    assert len(threads) == 9 and set(threads) == {"carnival-resolve"}  # 7 feeds, 2 pages
+    assert background == core.resolve(settings, items)
+    (result,) = background.values()
+    assert len(result.entries) == 6 * 2 + 2  # two tagged posts per blog, two submissions

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +67,8 @@ class BuildState:
     views: dict = field(default_factory=dict)
     env: object = None  # the Jinja environment the bodies are rendered with
     conversations: dict = field(default_factory=dict)  # slug -> (article, Conversation)
+    pending: Future | None = None  # the editions being resolved while Pelican reads posts
+    showing: ExitStack = field(default_factory=ExitStack)  # the fetch progress bar meanwhile
 
 
 def on_initialized(pelican) -> None:
@@ -103,16 +107,32 @@ def _stylesheet(settings, state: BuildState) -> str | None:
     return f"{settings.get('THEME_STATIC_DIR', 'theme')}/{name}" if name else None
 
 
+def on_articles_init(generator) -> None:
+    """Start resolving the editions that have no lock as soon as a build starts (once per
+    build: Pelican's autoreload runs many builds on one instance), so that the feeds are
+    fetched while Pelican reads the site's posts, not after."""
+    state: BuildState | None = generator.settings.get(STATE_KEY)
+    if state is None:
+        return
+    state.results, to_fetch = core.from_locks(state.carnivals, state.settings.today)
+    state.pending = None
+    if to_fetch:
+        advance = state.showing.enter_context(fetch_progress(console))
+        state.pending = core.start_resolving(state.settings, to_fetch, advance)
+
+
 def on_pretaxonomy(generator) -> None:
     state: BuildState | None = generator.settings.get(STATE_KEY)
     if state is None:
         return
     today = state.settings.today
     state.env = body_environment(generator.env)
-    state.results, to_fetch = core.from_locks(state.carnivals, today)
-    if to_fetch:
-        with fetch_progress(console) as advance:
-            state.results.update(core.resolve(state.settings, to_fetch, advance))
+    if state.pending is not None:
+        try:
+            state.results.update(state.pending.result())
+        finally:
+            state.pending = None
+            state.showing.close()
     by_key = {}
     for carnival in state.carnivals:
         view = carnival_view(carnival, state.settings.urls, today)
@@ -436,6 +456,7 @@ def on_finalized(pelican) -> None:
 def register() -> None:
     signals.initialized.connect(on_initialized)
     signals.generator_init.connect(on_generator_init)
+    signals.article_generator_init.connect(on_articles_init)
     signals.article_generator_pretaxonomy.connect(on_pretaxonomy)
     signals.get_generators.connect(get_generators)
     signals.finalized.connect(on_finalized)

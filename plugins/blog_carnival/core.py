@@ -18,7 +18,9 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from pathlib import Path
 
 from . import feedlog
@@ -113,6 +115,29 @@ def resolve(
     outcomes = [(url, f.error or f.stale) for url, f in docs.fetched.items()]
     feedlog.record(settings.feed_log_path, outcomes, now or dt.datetime.now(dt.UTC))
     return results
+
+
+def start_resolving(
+    settings: CarnivalSettings,
+    items: Iterable[tuple[Carnival, Edition]],
+    progress: Progress | None = None,
+) -> Future[dict[str, EditionResult]]:
+    """``resolve`` in a thread of its own: the network's time passes while the caller does
+    other work (Pelican reads the site's posts); ``result()`` waits for it, and raises what
+    ``resolve`` raised."""
+    items = list(items)
+    future: Future[dict[str, EditionResult]] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(resolve(settings, items, progress))
+        except BaseException as exc:  # handed to whoever waits for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="carnival-resolve", daemon=True).start()
+    return future
 
 
 def locked_result(carnival: Carnival, edition: Edition) -> EditionResult | None:
