@@ -19,7 +19,10 @@ same URLs. Peak memory is the sum of the high-water resident sets (VmHWM) of the
 process and of every child it started (parse workers), sampled every 20 ms.
 
 Usage: python bench/carnival_bench.py [--feeds 200,2000] [--hosts 20,50] [--latency 0.2]
-       [--runs 3] [--per-host 4] [--concurrency 100]
+       [--runs 3] [--per-host 4] [--concurrency 100] [--posts 0]
+With --posts N the site is the project with N generated posts added (bench/site_bench.py), its
+content cache kept between builds as a host's is: the feeds are fetched while Pelican reads
+the posts, so on a large site much of their time is hidden.
 Times are medians of --runs; on a busy machine they wander, so the load average is printed.
 """
 
@@ -194,7 +197,7 @@ def build(
     stop = threading.Event()
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd, cwd=args.site, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     sampler = threading.Thread(target=_sample_tree, args=(proc.pid, peaks, stop), daemon=True)
     sampler.start()
@@ -317,10 +320,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--per-host", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument(
+        "--posts",
+        type=int,
+        default=0,
+        help="add this many generated posts to the site (as bench/site_bench.py does): the "
+        "feeds are fetched while Pelican reads them",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="carnival-bench-"))
+    args.site = ROOT
     cases = []
     try:
+        if args.posts:
+            from site_bench import make_site
+
+            args.site = make_site(tmp, args.posts)
         for feeds in (int(f) for f in args.feeds.split(",")):
             for hosts in (int(h) for h in args.hosts.split(",")):
                 cases.append(run_case(feeds, hosts, args, tmp))
