@@ -208,3 +208,21 @@ def test_editions_resolve_in_a_thread_of_their_own_to_the_same_result(
     assert background == core.resolve(settings, items)
     (result,) = background.values()
     assert len(result.entries) == 6 * 2 + 2  # two tagged posts per blog, two submissions
+
+
+def test_a_rebuild_is_told_from_a_first_build_by_the_cache(server, tmp_path: Path) -> None:
+    """What decides whether the build resolves beside Pelican's reading (a rebuild) or after
+    it (a first build, whose parsing would compete with the reading)."""
+    from blog_carnival import core
+    from blog_carnival.settings import read_settings
+
+    settings = read_settings(
+        {"CARNIVAL_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"], "CARNIVAL_CACHE_PATH": "cache"},
+        tmp_path,
+        environ={},
+    )
+    items = editions(server)
+    assert not core.mostly_stored(settings, items)
+    core.resolve(settings, items)
+    assert core.mostly_stored(settings, items)
+    assert not core.mostly_stored(settings, [])

@@ -67,6 +67,7 @@ class BuildState:
     views: dict = field(default_factory=dict)
     env: object = None  # the Jinja environment the bodies are rendered with
     conversations: dict = field(default_factory=dict)  # slug -> (article, Conversation)
+    to_fetch: list = field(default_factory=list)  # (carnival, edition) without a lock
     pending: Future | None = None  # the editions being resolved while Pelican reads posts
     showing: ExitStack = field(default_factory=ExitStack)  # the fetch progress bar meanwhile
 
@@ -108,17 +109,19 @@ def _stylesheet(settings, state: BuildState) -> str | None:
 
 
 def on_articles_init(generator) -> None:
-    """Start resolving the editions that have no lock as soon as a build starts (once per
-    build: Pelican's autoreload runs many builds on one instance), so that the feeds are
-    fetched while Pelican reads the site's posts, not after."""
+    """Find the editions to resolve once per build (Pelican's autoreload runs many builds on
+    one instance). On a rebuild, start resolving them now, so that the feeds are revalidated
+    while Pelican reads the site's posts, not after: that work goes to worker processes. A
+    first build's fetching and parsing would fight Pelican's reading for this process and
+    the cores (measured: slower than one after the other), so it waits for pretaxonomy."""
     state: BuildState | None = generator.settings.get(STATE_KEY)
     if state is None:
         return
-    state.results, to_fetch = core.from_locks(state.carnivals, state.settings.today)
+    state.results, state.to_fetch = core.from_locks(state.carnivals, state.settings.today)
     state.pending = None
-    if to_fetch:
+    if state.to_fetch and core.mostly_stored(state.settings, state.to_fetch):
         advance = state.showing.enter_context(fetch_progress(console))
-        state.pending = core.start_resolving(state.settings, to_fetch, advance)
+        state.pending = core.start_resolving(state.settings, state.to_fetch, advance)
 
 
 def on_pretaxonomy(generator) -> None:
@@ -133,6 +136,9 @@ def on_pretaxonomy(generator) -> None:
         finally:
             state.pending = None
             state.showing.close()
+    elif state.to_fetch:
+        with fetch_progress(console) as advance:
+            state.results.update(core.resolve(state.settings, state.to_fetch, advance))
     by_key = {}
     for carnival in state.carnivals:
         view = carnival_view(carnival, state.settings.urls, today)

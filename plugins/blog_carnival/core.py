@@ -117,6 +117,14 @@ def resolve(
     return results
 
 
+def mostly_stored(settings: CarnivalSettings, items: Iterable[tuple[Carnival, Edition]]) -> bool:
+    """Whether the HTTP cache holds at least half the URLs these editions are read from
+    first: a rebuild, whose work is revalidating (see ``collect``), not parsing."""
+    cache = HttpCache(settings.http_cache_path)
+    urls = {url for carnival, edition in items for url in plan(carnival, edition).first_urls()}
+    return bool(urls) and 2 * sum(cache.has(url) for url in urls) >= len(urls)
+
+
 def start_resolving(
     settings: CarnivalSettings,
     items: Iterable[tuple[Carnival, Edition]],
