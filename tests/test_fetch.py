@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import socket
 import threading
+import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from blog_carnival.cache import HttpCache
 from blog_carnival.fetch import ACCEPT, Fetcher, FetchSettings, format_size
+from blog_carnival.model import FetchResult
 from hostile_server import (
     HostileServer,
     free_port,
@@ -708,6 +710,35 @@ def test_fetch_each_hands_out_results_as_they_come_and_may_stop_early(
     assert server.request_count < 6
     rest = fetcher.fetch_all(urls)  # the fetcher goes on working
     assert sorted(rest) == sorted(urls) and all(r.ok for r in rest.values())
+
+
+def test_a_hosts_next_request_goes_out_while_the_last_answer_is_read(
+    make_fetcher: Make, server
+) -> None:
+    """One polite slot: the second request is sent while the caller still reads the first
+    answer (``after`` waits for the server to see it), not after; and never two at once."""
+    urls = [server.route(f"/n/{i}", body=b"%d" % i) for i in range(3)]
+    overlapped: list[bool] = []
+
+    def after(result: FetchResult) -> None:
+        if result.url == urls[0]:  # a generous bound, only there to catch a hang
+            overlapped.append(wait_for(lambda: len(server.requests_to("/n/1")) == 1, 10.0))
+
+    fetcher = make_fetcher(concurrency=4, per_host=1)
+    results = list(fetcher.fetch_each(urls, after))
+    assert [r.url for r in results if r.ok] == urls
+    assert overlapped == [True]
+    assert server.max_in_flight == 1
+
+
+def wait_for(condition: Callable[[], bool], limit: float) -> bool:
+    """Poll ``condition`` until it holds (True) or ``limit`` seconds pass (False)."""
+    end = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_fetcher_is_a_context_manager(server) -> None:

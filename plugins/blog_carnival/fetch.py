@@ -461,8 +461,17 @@ class Fetcher:
         """
         return self._fetch_logged(url, durable=True, secret=secret)
 
-    def _fetch_then(self, url: str, after: Callable[[FetchResult], None] | None) -> FetchResult:
-        result = self._fetch_logged(url, durable=False)  # a bulk run: see cache.py
+    def _fetch_then(
+        self,
+        url: str,
+        after: Callable[[FetchResult], None] | None,
+        fetched: Callable[[], None] | None = None,
+    ) -> FetchResult:
+        try:
+            result = self._fetch_logged(url, durable=False)  # a bulk run: see cache.py
+        finally:
+            if fetched is not None:  # the network is done with: the next request may go
+                fetched()
         if after is not None:
             after(result)
         return result
@@ -525,8 +534,11 @@ class Fetcher:
         A worker is handed a URL only when its host has a free polite slot, hosts taking
         turns: URLs listed host by host would otherwise fill every worker with one host's
         URLs, all but ``per_host`` of them waiting on its slot while other hosts sit idle.
-        Each finished fetch starts the next at once, however long the caller takes over a
-        result. Closing the iterator early cancels what has not started.
+        A request's slot (of its host, and of ``concurrency``) is freed as soon as its answer
+        is in, before ``after`` reads it: the next request goes out while this one is read
+        (reading happens on extra threads, up to ``concurrency`` more), so a host's rounds
+        are not also waiting on the reading. Closing the iterator early cancels what has not
+        started.
         """
         queues: dict[str, deque[str]] = {}
         for url in dict.fromkeys(urls):
@@ -540,12 +552,14 @@ class Fetcher:
         pool = self._workers()
         lock = threading.RLock()  # a callback may run at once, in the thread that launched
         arrived: queue.SimpleQueue[Future[FetchResult]] = queue.SimpleQueue()
-        running: set[Future[FetchResult]] = set()
+        running: set[Future[FetchResult]] = set()  # not done yet (fetching or being read)
+        fetching = 0  # of which on the network
         stopped = False
 
         def launch() -> None:
+            nonlocal fetching
             passed = 0  # hosts passed over in a row because all their slots are taken
-            while turn and not stopped and len(running) < most and passed < len(turn):
+            while turn and not stopped and fetching < most and passed < len(turn):
                 host = turn.popleft()
                 if host and busy[host] >= limit:
                     turn.append(host)
@@ -553,17 +567,27 @@ class Fetcher:
                     continue
                 passed = 0
                 busy[host] += 1
-                future = pool.submit(self._fetch_then, queues[host].popleft(), after)
+                fetching += 1
+                done = functools.partial(fetched, host)
+                future = pool.submit(self._fetch_then, queues[host].popleft(), after, done)
                 running.add(future)
                 if queues[host]:
                     turn.append(host)
-                future.add_done_callback(functools.partial(finished, host))
+                future.add_done_callback(finished)
 
-        def finished(host: str, future: Future[FetchResult]) -> None:
+        def fetched(host: str) -> None:
+            nonlocal fetching
+            with lock:
+                busy[host] -= 1
+                fetching -= 1
+                launch()
+
+        def finished(future: Future[FetchResult]) -> None:
+            nonlocal fetching
             with lock:
                 running.discard(future)
-                busy[host] -= 1
-                launch()
+                if future.cancelled():  # never ran: its slots were never given back
+                    fetching -= 1
             arrived.put(future)
 
         with lock:
@@ -583,8 +607,9 @@ class Fetcher:
         """The fetching threads, started on demand and kept for every later ``fetch_all``."""
         with self._slots_lock:
             if self._threads is None:
+                # ``concurrency`` on the network, as many again reading answers (fetch_each)
                 self._threads = ThreadPoolExecutor(
-                    max_workers=self.settings.concurrency, thread_name_prefix="carnival-fetch"
+                    max_workers=2 * self.settings.concurrency, thread_name_prefix="carnival-fetch"
                 )
             return self._threads
 
