@@ -233,15 +233,7 @@ class FeedParser:
 
     def _start(self) -> None:
         try:
-            # Workers are fresh interpreters started with a copy of sys.path: make this
-            # package importable there as it was imported here (from PLUGIN_PATHS or as
-            # pelican.plugins.blog_carnival from site-packages).
-            root = str(Path(__file__).resolve().parents[len(__package__.split("."))])
-            if root not in sys.path:
-                sys.path.append(root)
-            self._pool = ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn")
-            )
+            self._pool = spawn_pool(self.processes)
             for _ in range(self.processes):  # processes start on demand: demand them now
                 self._pool.submit(_ready)
         except (OSError, ValueError, BrokenProcessPool) as exc:  # parse in this process
@@ -271,6 +263,20 @@ class FeedParser:
             with contextlib.suppress(OSError):
                 memo.unlink()
             return None
+
+
+def spawn_pool(processes: int, **options) -> ProcessPoolExecutor:
+    """Worker processes for this package (parse workers here, fetch workers in shards.py):
+    fresh interpreters (``spawn``: forking a process that runs threads is unsafe), which
+    start with a copy of ``sys.path``, so this package is made importable there as it was
+    imported here (from PLUGIN_PATHS, or as pelican.plugins.blog_carnival from
+    site-packages). ``options`` go to ``ProcessPoolExecutor``."""
+    root = str(Path(__file__).resolve().parents[len(__package__.split("."))])
+    if root not in sys.path:
+        sys.path.append(root)
+    return ProcessPoolExecutor(
+        processes, mp_context=multiprocessing.get_context("spawn"), **options
+    )
 
 
 def _args(result: FetchResult) -> tuple[bytes, Mapping[str, str], str]:

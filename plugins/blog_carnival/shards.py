@@ -26,7 +26,6 @@ import logging
 import logging.handlers
 import multiprocessing
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -40,7 +39,7 @@ from .cache import HttpCache
 from .collect import Read, read_one
 from .fetch import Fetcher, FetchSettings
 from .model import FetchResult, ParsedFeed, ParseFailure, Want
-from .parsepool import FeedParser
+from .parsepool import FeedParser, spawn_pool
 
 logger = logging.getLogger(__name__)
 
@@ -218,16 +217,9 @@ class Shards:
         if self._pool is not None:
             return self._pool, self._inbox
         try:
-            # Workers are fresh interpreters started with a copy of sys.path: make this
-            # package importable there as it was imported here (see parsepool).
-            root = str(Path(__file__).resolve().parents[len(__package__.split("."))])
-            if root not in sys.path:
-                sys.path.append(root)
-            context = multiprocessing.get_context("spawn")
-            self._inbox = context.Queue()
-            self._pool = ProcessPoolExecutor(
+            self._inbox = multiprocessing.get_context("spawn").Queue()
+            self._pool = spawn_pool(
                 self.processes,
-                mp_context=context,
                 initializer=_worker_start,
                 initargs=(
                     *self._spec,
