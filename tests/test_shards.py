@@ -226,3 +226,55 @@ def test_a_rebuild_is_told_from_a_first_build_by_the_cache(server, tmp_path: Pat
     core.resolve(settings, items)
     assert core.mostly_stored(settings, items)
     assert not core.mostly_stored(settings, [])
+
+
+# -- a killed build leaves no worker behind ------------------------------------------------------
+
+HOLDER = """
+import sys, time
+sys.path[:0] = [{plugins!r}]
+from pathlib import Path
+from blog_carnival.fetch import FetchSettings
+from blog_carnival.parsepool import FeedParser
+from blog_carnival.shards import Shards
+shards = Shards(FetchSettings(), None, None, 2)
+pool, _ = shards._start()
+parser = FeedParser(Path({cache!r}), processes=2)
+parser.expect(10**6)  # starts the parse workers
+for p in (pool, parser._pool):
+    p.submit(time.sleep, 0).result()
+print(" ".join(map(str, pool._processes)), "|", " ".join(map(str, parser._pool._processes)), flush=True)
+time.sleep(600)
+"""
+
+
+def test_workers_end_when_the_build_is_killed(tmp_path: Path) -> None:
+    """SIGKILL gives the build no chance to shut its pools down: each worker notices its
+    parent is gone and ends (before, they waited for work forever, holding the pipes)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = HOLDER.format(plugins=str(ROOT / "plugins"), cache=str(tmp_path / "parsed"))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        fetchers, parsers = (part.split() for part in proc.stdout.readline().split("|"))
+        assert fetchers and parsers  # workers of both kinds are running
+        pids = [int(pid) for pid in fetchers + parsers]
+        proc.kill()
+        proc.wait()
+
+        def gone(pid: int) -> bool:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    return stat.read().rsplit(")", 1)[1].split()[0] in "ZX"
+            except FileNotFoundError:
+                return True
+
+        end = time.monotonic() + 30  # a generous bound, only there to catch a hang
+        while not all(gone(pid) for pid in pids) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert [pid for pid in pids if not gone(pid)] == []
+    finally:
+        proc.kill()

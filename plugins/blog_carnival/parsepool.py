@@ -25,10 +25,11 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -265,18 +266,43 @@ class FeedParser:
             return None
 
 
-def spawn_pool(processes: int, **options) -> ProcessPoolExecutor:
+def spawn_pool(
+    processes: int,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
+) -> ProcessPoolExecutor:
     """Worker processes for this package (parse workers here, fetch workers in shards.py):
     fresh interpreters (``spawn``: forking a process that runs threads is unsafe), which
     start with a copy of ``sys.path``, so this package is made importable there as it was
     imported here (from PLUGIN_PATHS, or as pelican.plugins.blog_carnival from
-    site-packages). ``options`` go to ``ProcessPoolExecutor``."""
+    site-packages). Each worker ends itself when this process ends, however it ends (see
+    ``_worker_start``); ``initializer(*initargs)`` then sets it up."""
     root = str(Path(__file__).resolve().parents[len(__package__.split("."))])
     if root not in sys.path:
         sys.path.append(root)
     return ProcessPoolExecutor(
-        processes, mp_context=multiprocessing.get_context("spawn"), **options
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_start,
+        initargs=(initializer, initargs),
     )
+
+
+def _worker_start(initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """Watch the parent: when the build is killed (SIGKILL leaves no chance to shut the
+    pool down), a worker would otherwise go on with its task and then wait for work
+    forever, or block writing results nobody reads, holding the build's output pipes."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        sentinel = parent.sentinel
+
+        def watch() -> None:
+            multiprocessing.connection.wait([sentinel])
+            os._exit(1)  # no clean-up to do: the parent is gone
+
+        threading.Thread(target=watch, name="carnival-watch-parent", daemon=True).start()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _args(result: FetchResult) -> tuple[bytes, Mapping[str, str], str]:
