@@ -16,7 +16,7 @@ arrives and let go, and each parsed feed keeps only the entries its readers can 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -123,6 +123,22 @@ def stale_copy(
     return failed.error or "failed", copy
 
 
+def new_feeds(urls: Iterable[str], feeds: Collection[str], cache: HttpCache | None) -> int:
+    """How many of ``urls`` are feeds the cache never stored: each will need parsing."""
+    return sum(u in feeds and (cache is None or not cache.has(u)) for u in urls)
+
+
+def mostly_new(urls: Collection[str], new: int) -> bool:
+    """Whether parsing ``new`` never-stored feeds is most of the work of fetching ``urls``
+    (a first build), rather than cache reads and revalidations (a rebuild).
+
+    A rebuild's work is spread over fetch workers by host (shards.py), and may run beside
+    Pelican's reading of posts (the adapter). A first build's parsing goes best to parse
+    workers fed by this process's fetching threads: parsing in a process that also
+    fetches with many threads costs it the interpreter lock those threads want."""
+    return 2 * new > len(urls)
+
+
 class _Run:
     """The mutable state of one collection; ``collect`` hands back a frozen ``Documents``.
 
@@ -159,15 +175,9 @@ class _Run:
         thread that fetched it."""
         todo = sorted({u for u in urls if u and u not in self.fetched})
         feeds = frozenset(feeds)
-        cache = self.cache
-        # Feeds never stored before will need parsing.
-        unparsed = sum(u in feeds and (cache is None or not cache.has(u)) for u in todo)
-        # Mostly stored already: the work is cache reads and revalidations, spread over the
-        # fetch workers by host. Mostly new: the work is parsing, which goes best to parse
-        # workers fed by this process's fetching threads (parsing in a process that also
-        # fetches with many threads costs it the interpreter lock those threads want).
-        mostly_new = 2 * unparsed > len(todo)
-        if self.shards is not None and not mostly_new and self.shards.worth(len(todo)):
+        unparsed = new_feeds(todo, feeds, self.cache)
+        shard = self.shards is not None and self.shards.worth(len(todo))
+        if shard and not mostly_new(todo, unparsed):
             left: list[str] = []
             for item in self.shards.read_each(
                 todo, feeds, self.wants, not self.settled, left.extend

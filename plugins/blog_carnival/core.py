@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -26,7 +25,7 @@ from pathlib import Path
 from . import feedlog
 from .assemble import assemble, from_lock
 from .cache import HttpCache
-from .collect import Documents, collect
+from .collect import Documents, collect, mostly_new, new_feeds
 from .config import load_carnivals
 from .errors import ConfigError, Refused, UsageError
 from .fetch import Fetcher
@@ -87,10 +86,10 @@ def _resolve(
     items, fetcher, parse_cache, excerpt_words, progress, parse_processes=None
 ) -> tuple[dict[str, EditionResult], Documents]:
     plans = [plan(carnival, edition) for carnival, edition in items]
-    processes = (os.cpu_count() or 1) if parse_processes is None else parse_processes
+    parser = FeedParser(parse_cache, parse_processes)
     spec = portable(fetcher)
-    workers = Shards(*spec, parse_cache, processes) if spec is not None else None
-    with FeedParser(parse_cache, processes) as parser, workers or contextlib.nullcontext():
+    workers = Shards(*spec, parse_cache, parser.processes) if spec is not None else None
+    with parser, workers or contextlib.nullcontext():
         docs = collect(
             plans, fetcher, parser, cache=fetcher.cache, progress=progress, shards=workers
         )
@@ -118,11 +117,13 @@ def resolve(
 
 
 def mostly_stored(settings: CarnivalSettings, items: Iterable[tuple[Carnival, Edition]]) -> bool:
-    """Whether the HTTP cache holds at least half the URLs these editions are read from
-    first: a rebuild, whose work is revalidating (see ``collect``), not parsing."""
-    cache = HttpCache(settings.http_cache_path)
-    urls = {url for carnival, edition in items for url in plan(carnival, edition).first_urls()}
-    return bool(urls) and 2 * sum(cache.has(url) for url in urls) >= len(urls)
+    """Whether resolving these editions is a rebuild: the first URLs they are read from are
+    mostly in the HTTP cache already (``collect.mostly_new``, the rule each fetch follows)."""
+    plans = [plan(carnival, edition) for carnival, edition in items]
+    urls = {url for p in plans for url in p.first_urls()}
+    feeds = {feed for p in plans for _, feed in p.readers() if feed}
+    new = new_feeds(urls, feeds, HttpCache(settings.http_cache_path))
+    return bool(urls) and not mostly_new(urls, new)
 
 
 def start_resolving(

@@ -103,7 +103,7 @@ def portable(fetcher: Fetcher) -> tuple[FetchSettings, Path | None] | None:
 class Shards:
     """Worker processes that fetch and read shares of a fetch phase; close it when done.
 
-    ``processes``: how many workers (default: the CPU count; below 2, never any).
+    ``processes``: how many workers (below 2, none: everything is fetched in the caller).
     """
 
     def __init__(
@@ -171,18 +171,16 @@ class Shards:
             task = self._task
             wanted = {u: wants[u] for u in share if u in wants}
             shard_feeds = frozenset(u for u in share if u in feeds)
-            pending[task] = set(share)
             try:
                 running[task] = pool.submit(
                     _read_shard, task, share, shard_feeds, wanted, keep_feeds
                 )
-                self.sent += len(share)
-            except (BrokenProcessPool, RuntimeError) as exc:
+            except (BrokenProcessPool, RuntimeError) as exc:  # all of it is fetched here
                 logger.debug("carnival: fetch workers unavailable (%s)", exc)
-                running.pop(task, None)
-        for task in list(pending):
-            if task not in running:  # never started: all of it is fetched here
-                left(sorted(pending.pop(task)))
+                left(share)
+                continue
+            pending[task] = set(share)
+            self.sent += len(share)
         while running:
             try:
                 task, items = inbox.get(timeout=POLL)
