@@ -517,7 +517,7 @@ def handed_to_feedparser(monkeypatch) -> list[bytes]:
     real = parse.feedparser.parse
 
     def spy(data, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        seen.append(bytes(data))
+        seen.append(data.getvalue())
         return real(data, *args, **kwargs)
 
     monkeypatch.setattr(parse.feedparser, "parse", spy)
@@ -740,3 +740,27 @@ def test_bom_without_encoding_declaration(codec: str, content_type: str | None) 
     result = parse_feed(text.encode(codec), headers, URL)
     assert isinstance(result, ParsedFeed)
     assert result.entries[0].title == "Grüße from the 東京 meetup"
+
+
+def test_a_body_that_names_a_local_file_is_not_read(tmp_path: Path) -> None:
+    """Handed bytes, feedparser tries them as a file name first: a feed whose whole body is
+    the path of a feed on the build machine must not publish that file's entries."""
+    local = tmp_path / "private.xml"
+    local.write_bytes(load("rss20_basic.xml"))
+    result = parse_feed(str(local).encode(), {"content-type": "application/rss+xml"}, URL)
+    assert isinstance(result, ParseFailure)
+
+
+def test_remembered_url_joins_keep_each_document_to_its_own_base() -> None:
+    """feedparser's URL joins are remembered across parses: the same relative link in
+    documents fetched from two places resolves against each one's own address, in turn."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>home/</link>'
+        b"<item><title>I</title><link>post.html</link><guid>g</guid></item></channel></rss>"
+    )
+    for _ in range(2):
+        for base in ("https://a.example/blog/feed.xml", "https://b.example/x/y/feed.xml"):
+            result = parse_feed(body, {"content-type": "application/rss+xml"}, base)
+            assert isinstance(result, ParsedFeed)
+            assert result.link == base.rsplit("/", 1)[0] + "/home/"
+            assert result.entries[0].link == base.rsplit("/", 1)[0] + "/post.html"
