@@ -8,6 +8,7 @@ assertion depends on the real time or on how long anything took.
 
 from __future__ import annotations
 
+import threading
 from email.utils import formatdate
 from pathlib import Path
 
@@ -360,3 +361,98 @@ def test_the_settings_reach_the_fetcher(tmp_path: Path) -> None:
     assert from_env.fetch.refresh
     with pytest.raises(Exception, match="CARNIVAL_MAX_FRESHNESS must be at least 0"):
         read_settings({"CARNIVAL_MAX_FRESHNESS": -1}, tmp_path, environ={})
+
+
+# -- judged from the metadata alone, answered in the calling thread ---------------------------------
+
+
+def test_fresh_on_file_agrees_with_is_fresh(server, cache, clock) -> None:
+    url = feed(server, clock, **{"Cache-Control": "max-age=600"})
+    assert not cache.fresh_on_file(url, 3600)  # nothing stored yet
+    fetch(cache, url)
+    assert cache.fresh_on_file(url, 3600) and cache.is_fresh(cache.get(url), 3600)
+    assert not cache.fresh_on_file(url, 0)  # a cap of zero: nothing is ever fresh
+    clock.advance(601)
+    assert not cache.fresh_on_file(url, 3600) and not cache.is_fresh(cache.get(url), 3600)
+
+
+def test_fresh_on_file_counts_from_the_last_revalidation(server, cache, clock) -> None:
+    """A 304 that changes nothing only sets the file's time; the peek reads that time too."""
+    url = feed(server, clock, **{"Cache-Control": "max-age=60"})
+    fetch(cache, url)
+    clock.advance(61)
+    assert not cache.fresh_on_file(url, 3600)
+    assert fetch(cache, url).not_modified
+    clock.advance(30)
+    assert cache.fresh_on_file(url, 3600)
+
+
+def test_fresh_on_file_reads_a_long_metadata_line_and_refuses_damage(cache, clock) -> None:
+    url = "https://long.example/feed.xml"
+    headers = {"cache-control": "max-age=600", "date": formatdate(clock(), usegmt=True)}
+    headers["link"] = "<https://long.example/x>; " * 1000  # a metadata line of about 26 KB
+    cache.put(url, url, 200, headers, FEED)
+    assert cache.fresh_on_file(url, 3600)
+    file = cache.file_for(url)
+    file.write_bytes(file.read_bytes()[:100])  # cut inside the metadata line
+    assert not cache.fresh_on_file(url, 3600)
+    file.write_bytes(b"junk")
+    assert not cache.fresh_on_file(url, 3600)
+
+
+def test_fresh_urls_are_answered_in_the_calling_thread_without_a_request(
+    server, cache, clock
+) -> None:
+    """fetch_each answers what the cache holds fresh right in the caller's thread (no worker
+    thread, no request) and fetches the rest as usual: each URL once, each result once."""
+    fresh = [feed(server, clock, **{"Cache-Control": "max-age=600"})]
+    for n in range(3):  # more fresh feeds, at paths of their own
+        fresh.append(
+            server.route(
+                f"/fresh{n}.xml",
+                FEED,
+                headers={
+                    "Content-Type": "application/rss+xml",
+                    "Cache-Control": "max-age=600",
+                    "Date": formatdate(clock(), usegmt=True),
+                },
+            )
+        )
+    stale = [
+        server.route(f"/plain{n}.xml", FEED, headers={"Content-Type": "text/xml"}) for n in range(3)
+    ]
+    settings = FetchSettings(allowed_private_hosts=LOCAL, timeout=5.0, deadline=10.0)
+    with Fetcher(settings, cache) as fetcher:
+        list(fetcher.fetch_each(fresh + stale))
+        before = server.request_count
+        threads: dict[str, str] = {}
+        results = list(
+            fetcher.fetch_each(
+                fresh + stale,
+                after=lambda r: threads.__setitem__(r.url, threading.current_thread().name),
+            )
+        )
+    assert sorted(r.url for r in results) == sorted(fresh + stale)
+    assert all(r.ok for r in results)
+    assert server.request_count - before == len(stale)  # the fresh ones cost no request
+    here = threading.current_thread().name
+    assert {threads[u] for u in fresh} == {here}
+    assert all(threads[u] != here for u in stale)
+
+
+def test_offline_answers_everything_in_the_calling_thread(server, cache, clock) -> None:
+    url = feed(server, clock)
+    fetch(cache, url)
+    offline = FetchSettings(allowed_private_hosts=LOCAL, offline=True)
+    seen: list[str] = []
+    with Fetcher(offline, cache) as fetcher:
+        results = list(
+            fetcher.fetch_each(
+                [url, server.url("/nowhere.xml")],
+                after=lambda r: seen.append(threading.current_thread().name),
+            )
+        )
+    assert [r.ok for r in results] == [True, False]
+    assert results[1].error == "offline: not in cache"
+    assert seen == [threading.current_thread().name] * 2
+    assert asked(server) == 1

@@ -70,16 +70,18 @@ def test_only_a_fetcher_another_process_can_rebuild_is_portable(tmp_path: Path) 
 # -- the same Documents ---------------------------------------------------------------------------
 
 
-def editions(server: HostileServer, blogs: int = 6):  # noqa: ANN201
+def editions(server: HostileServer, blogs: int = 6, **fields: str):  # noqa: ANN201
     """Contributors with feeds (tag mode), a submission found through its page's feed, and
-    a submission whose feed does not carry it (read from its page)."""
+    a submission whose feed does not carry it (read from its page). ``fields``: more header
+    fields for every answer."""
     base = server.base
     contributors = []
+    feed_fields = {**RSS, **fields}
     for n in range(blogs):
-        feed = server.route(f"/b{n}/feed.xml", rss(f"{base}/b{n}", 8, (1, 3)), headers=RSS)
+        feed = server.route(f"/b{n}/feed.xml", rss(f"{base}/b{n}", 8, (1, 3)), headers=feed_fields)
         contributors.append(Contributor(f"B{n}", f"{base}/b{n}/", feed=feed))
-    shared = server.route("/s/feed.xml", rss(f"{base}/s", 5), headers=RSS)
-    html = {"Content-Type": "text/html"}
+    shared = server.route("/s/feed.xml", rss(f"{base}/s", 5), headers=feed_fields)
+    html = {"Content-Type": "text/html", **fields}
     server.route("/s/posts/2.html", page(shared), headers=html)
     server.route("/s/posts/99.html", page(shared), headers=html)
     submissions = [Submission(f"{base}/s/posts/2.html"), Submission(f"{base}/s/posts/99.html")]
@@ -122,6 +124,19 @@ def test_a_mostly_new_phase_stays_here(server, tmp_path: Path) -> None:
         docs = run(items, tmp_path, workers)
         assert workers.sent == 0
     assert len(docs.feeds) == 7
+
+
+def test_a_phase_the_cache_answers_stays_here(server, tmp_path: Path) -> None:
+    """Feeds still fresh need no request: reading them here costs less than starting workers,
+    and gives the same Documents."""
+    items = editions(server, **{"Cache-Control": "max-age=3600"})
+    first = run(items, tmp_path, None)
+    asked = server.request_count
+    with shards_for(tmp_path) as workers:
+        again = run(items, tmp_path, workers)
+        assert workers.sent == 0
+    assert server.request_count == asked  # and nothing was asked again
+    assert again == first
 
 
 def test_a_phase_below_the_threshold_stays_here(server, tmp_path: Path) -> None:

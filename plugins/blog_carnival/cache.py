@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 MAGIC = b"carnival-http-cache 1\n"
 SUFFIX = ".http"
+PEEK = 4096  # bytes read to find an entry's metadata line (read further when it is longer)
+MAX_META = 256 * 1024  # a metadata line longer than this is not peeked at
 
 # Headers that describe the transfer, not the stored (decoded) body.
 TRANSFER_HEADERS = frozenset(
@@ -166,6 +168,26 @@ class HttpCache:
             )
             _discard(file, identity)
             return None
+
+    def fresh_on_file(self, url: str, cap: float, now: float | None = None) -> bool:
+        """Whether ``url``'s stored response is fresh (``is_fresh``), judged from the metadata
+        line alone: the body is neither read nor checked. A scheduling hint (answer it here,
+        no thread or request needed); ``get`` still checks the entry before it is used."""
+        if cap <= 0:
+            return False
+        try:
+            with self.file_for(url).open("rb") as handle:
+                head = handle.read(PEEK)
+                while b"\n" not in head[len(MAGIC) :] and len(head) < MAX_META:
+                    more = handle.read(PEEK)
+                    if not more:
+                        break
+                    head += more
+                validated = os.fstat(handle.fileno()).st_mtime
+            entry = replace(_decode_meta(url, head)[0], validated_at=validated)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return self.is_fresh(entry, cap, now)
 
     def hold(self, url: str, until: float) -> None:
         """Remember that the server asked us not to come back before ``until`` (epoch seconds)."""
@@ -401,26 +423,33 @@ def _encode(entry: CachedResponse) -> bytes:
 
 
 def _decode(url: str, data: bytes) -> CachedResponse:
+    entry, end, meta = _decode_meta(url, data)
+    body = data[end + 1 :]
+    if len(body) != meta["length"] or hashlib.sha256(body).hexdigest() != meta["sha256"]:
+        raise ValueError("body does not match its length and digest")
+    return replace(entry, body=body)
+
+
+def _decode_meta(url: str, data: bytes) -> tuple[CachedResponse, int, dict]:
+    """The entry its metadata line describes (body empty), where that line ends, and the
+    metadata itself (``data`` need only reach the end of that line)."""
     if not data.startswith(MAGIC):
         raise ValueError("not a cache file")
     end = data.find(b"\n", len(MAGIC))
     if end < 0:
         raise ValueError("truncated metadata")
     meta = json.loads(data[len(MAGIC) : end])
-    body = data[end + 1 :]
     if meta["url"] != url:
         raise ValueError("stored for another URL")
-    if len(body) != meta["length"] or hashlib.sha256(body).hexdigest() != meta["sha256"]:
-        raise ValueError("body does not match its length and digest")
     headers = meta["headers"]
     if not isinstance(headers, dict):
         raise TypeError("headers are not a mapping")
-    return CachedResponse(
+    entry = CachedResponse(
         url=url,
         final_url=str(meta["final_url"]),
         status=int(meta["status"]),
         headers={str(k): str(v) for k, v in headers.items()},
-        body=body,
         stored_at=float(meta.get("stored_at", 0.0)),
         known_digest=str(meta["sha256"]),
     )
+    return entry, end, meta

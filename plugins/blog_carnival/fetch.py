@@ -21,7 +21,8 @@ Policy (see DESIGN.md, "Fetch policy"):
 - Bounded concurrency in ``fetch_each`` / ``fetch_all`` (threads kept for the fetcher's life)
   with a polite per-host limit, hosts taking turns, over one shared ``httpx.Client``; small
   answers we do not use (304s, redirects, error pages) are read to their end so that their
-  connection is kept for the next request.
+  connection is kept for the next request. What the cache answers with no request (fresh, or
+  offline) is read in the calling thread, not handed to a worker thread.
 
 Remote faults are values: ``fetch`` never raises for them; the reason is in ``result.error``.
 
@@ -539,11 +540,21 @@ class Fetcher:
         (reading happens on extra threads, up to ``concurrency`` more), so a host's rounds
         are not also waiting on the reading. Closing the iterator early cancels what has not
         started.
+
+        A URL the cache answers with no request (``answers_from_cache``: offline, or a stored
+        response still fresh) is fetched and handed to ``after`` right here, in the calling
+        thread, between the network's answers: passing it through a worker thread would cost
+        more than reading it. (Should the cache have changed meanwhile, the request it then
+        needs still waits for its host's polite slot.)
         """
         queues: dict[str, deque[str]] = {}
+        here: deque[str] = deque()
         for url in dict.fromkeys(urls):
-            queues.setdefault(_host_key(url), deque()).append(url)
-        total = sum(len(q) for q in queues.values())
+            if self.answers_from_cache(url):
+                here.append(url)
+            else:
+                queues.setdefault(_host_key(url), deque()).append(url)
+        total = len(here) + sum(len(q) for q in queues.values())
         if not total:
             return
         turn = deque(queues)  # hosts with URLs waiting, in turn; a host stays while it has some
@@ -594,7 +605,15 @@ class Fetcher:
             launch()
         try:
             for _ in range(total):
-                yield arrived.get().result()
+                if here:
+                    try:
+                        future = arrived.get_nowait()
+                    except queue.Empty:  # nothing from the network yet: answer one here
+                        yield self._fetch_then(here.popleft(), after)
+                        continue
+                else:
+                    future = arrived.get()
+                yield future.result()
         finally:
             with lock:
                 stopped = True
@@ -602,6 +621,20 @@ class Fetcher:
             for future in left:
                 future.cancel()
             futures.wait(left)
+
+    def answers_from_cache(self, url: str) -> bool:
+        """Whether fetching ``url`` now would be answered from the cache alone, with no
+        request: the fetcher is offline, or the stored response is still fresh (judged from
+        its metadata, see ``HttpCache.fresh_on_file``). A hint for where to do the work: the
+        fetch itself decides again."""
+        s = self.settings
+        if s.offline:
+            return True
+        return (
+            self.cache is not None
+            and not s.refresh
+            and self.cache.fresh_on_file(url, s.max_freshness)
+        )
 
     def _workers(self) -> ThreadPoolExecutor:
         """The fetching threads, started on demand and kept for every later ``fetch_all``."""

@@ -16,7 +16,9 @@ see up to twice the limit while both fetch from it). Results stream back in smal
 so the progress bar moves and memory holds only what the roundup needs.
 
 Workers start only for a fetch of at least ``SHARD_FROM`` URLs (below that, starting
-interpreters costs more than it saves) and are kept for the rest of the run. If a worker
+interpreters costs more than it saves), most of which need a request (a phase the cache
+answers alone, feeds still fresh or a build offline, is read faster in the build process:
+``collect.mostly_from_cache``), and are kept for the rest of the run. If a worker
 dies, the URLs it had not answered for are handed back to be fetched in this process.
 """
 
