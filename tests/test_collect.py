@@ -244,3 +244,33 @@ def test_narrowing_finds_what_the_whole_feed_finds(entries, urls, tags) -> None:
         ]
     assert all(bare(e) in feed.entries for e in narrowed.entries)
     assert all(e.text == "" for e in narrowed.entries)  # no summary, no content: no text
+
+
+def test_the_parse_cache_keeps_the_text_of_the_entries_narrowed(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A feed read again from the parse cache (a 304, a fresh copy) comes back narrowed with
+    the same text, and that text is not worked out a second time."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>B</title>'
+        b"<item><title>One</title><link>https://b.example/1</link><category>job-hunt</category>"
+        b"<description>&lt;p&gt;Kept &lt;b&gt;words&lt;/b&gt;.&lt;/p&gt;</description></item>"
+        b"<item><title>Two</title><link>https://b.example/2</link>"
+        b"<description>Not wanted.</description></item></channel></rss>"
+    )
+    result = FetchResult(
+        "https://b.example/feed.xml", None, 200, {"content-type": "application/rss+xml"}, body
+    )
+    want = Want(frozenset(), frozenset({"https://b.example/1"}))  # one entry of the two
+    with FeedParser(tmp_path, processes=0) as parser:
+        first = parser.parse(result, want)
+    (record,) = tmp_path.rglob("*.json")
+    assert [e.text for e in parsepool.read_record(record).entries] == ["Kept words.", None]
+
+    def worked_out_again(entry: FeedEntry) -> str:
+        raise AssertionError(f"text of {entry.title} worked out again")
+
+    monkeypatch.setattr(parsepool, "entry_text", worked_out_again)
+    with FeedParser(tmp_path, processes=0) as parser:
+        again = parser.parse(result, want)
+    assert again == first and [e.text for e in again.entries] == ["Kept words."]

@@ -97,7 +97,8 @@ class FeedEntry:
     content: str | None = None
     base: str | None = None  # URL that relative links in summary/content resolve against
     # The plain text of summary (else content), for its excerpt: set by parsepool.narrow on
-    # the entries it keeps, so that it is worked out where the feed was parsed (a worker)
+    # the entries it keeps, so that it is worked out where the feed was parsed (a worker),
+    # and kept in the parse cache with the entry
     text: str | None = None
 
     @property

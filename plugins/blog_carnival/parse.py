@@ -623,7 +623,8 @@ def _json_entry(
 
 # --- cache round trip --------------------------------------------------------------------
 
-_ENTRY_FIELDS = ("link", "id", "title", "author", "summary", "content", "base")
+# "text": an entry's plain text, when narrowing worked it out (absent from older records)
+_ENTRY_FIELDS = ("link", "id", "title", "author", "summary", "content", "base", "text")
 
 
 def feed_to_json(feed: ParsedFeed) -> dict:

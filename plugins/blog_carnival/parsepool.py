@@ -64,15 +64,24 @@ def narrow(parsed: Parsed, want: Want) -> Parsed:
     narrowed feed as in the whole one (the entry it found comes first among those kept that
     could match), and ``select_tagged`` sees the same tagged entries.
     """
+    return _narrowed(parsed, want)[0]
+
+
+def _narrowed(parsed: Parsed, want: Want) -> tuple[Parsed, Parsed]:
+    """``narrow(parsed, want)``, and the whole of ``parsed`` with the text of each entry kept
+    filled in: what the parse cache stores, so that a feed read from it (a 304, a fresh
+    copy) does not work the same text out again."""
     if not isinstance(parsed, ParsedFeed):
-        return parsed
+        return parsed, parsed
     keep = {id(e) for url in want.urls if (e := find_in_feed(parsed, url)) is not None}
-    entries = tuple(
-        replace(e, text=entry_text(e))
-        for e in parsed.entries
-        if id(e) in keep or any(tag_matches(e, tag) for tag in want.tags)
-    )
-    return replace(parsed, entries=entries)
+    whole = list(parsed.entries)
+    kept = []
+    for i, e in enumerate(whole):
+        if id(e) in keep or any(tag_matches(e, tag) for tag in want.tags):
+            if e.text is None:
+                whole[i] = e = replace(e, text=entry_text(e))
+            kept.append(e)
+    return replace(parsed, entries=tuple(kept)), replace(parsed, entries=tuple(whole))
 
 
 @dataclass
@@ -322,14 +331,14 @@ def _parse_and_store(
     body: bytes, headers: Mapping[str, str], base: str, want: Want, memo: Path | None
 ) -> Parsed:
     """Parse (in a worker or here), record the whole parse in the cache, return it narrowed."""
-    parsed = parse_feed(body, headers, base, tags=want.trim)
-    if memo is not None and isinstance(parsed, ParsedFeed):
+    narrowed, whole = _narrowed(parse_feed(body, headers, base, tags=want.trim), want)
+    if memo is not None and isinstance(whole, ParsedFeed):
         try:
-            record = _seal(json.dumps(feed_to_json(parsed), ensure_ascii=False))
+            record = _seal(json.dumps(feed_to_json(whole), ensure_ascii=False))
             write_atomic(memo, record, durable=False)
         except OSError as exc:
             logger.debug("carnival: could not write parse cache %s: %s", memo, exc)
-    return narrow(parsed, want)
+    return narrowed
 
 
 def read_record(path: Path) -> ParsedFeed:
