@@ -98,6 +98,16 @@ def test_safe_link_refuses(bad):
     assert safe_link(bad) is None
 
 
+def test_safe_link_refuses_every_control_and_space_character_and_only_those():
+    """Checked for every code point of the first twelve thousand (all controls, Unicode's
+    spaces and separators among them): refused exactly when it is a control or a space."""
+    for point in [*range(0x3100), 0xFEFF, 0x205F]:
+        char = chr(point)
+        unsafe = point < 0x20 or point == 0x7F or char.isspace()
+        link = safe_link(f"https://blog.example/a{char}b")
+        assert (link is None) == unsafe, hex(point)
+
+
 def test_safe_link_resolves_relative():
     assert safe_link("../x.html", "https://blog.example/a/b/") == "https://blog.example/a/x.html"
 

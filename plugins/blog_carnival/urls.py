@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import (
     SplitResult,
     parse_qsl,
@@ -31,6 +32,8 @@ TRACKING_PARAMS = frozenset(
     }
 )
 SAFE_SCHEMES = ("http", "https")
+# A control character or any whitespace (``\s`` is ``str.isspace``, Unicode's spaces included).
+_UNSAFE_CHAR = re.compile(r"[\x00-\x1f\x7f\s]")
 
 
 def _is_tracking(name: str) -> bool:
@@ -120,7 +123,7 @@ def safe_link(url: str | None, base: str | None = None) -> str | None:
     if not url:
         return None
     text = url.strip()
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text) or any(c.isspace() for c in text):
+    if _UNSAFE_CHAR.search(text):
         return None
     try:
         resolved = urljoin(base, text) if base else text
