@@ -16,7 +16,9 @@ requests the per-host limit forces, ceil(feeds per host / per_host) x latency, a
 concurrency forces, ceil(feeds / concurrency) x latency: the larger is the floor) and a plain
 thread pool (ThreadPoolExecutor(concurrency) + urllib, no politeness, no cache) fetching the
 same URLs. Peak memory is the sum of the high-water resident sets (VmHWM) of the build
-process and of every child it started (parse workers), sampled every 20 ms.
+process and of every child it started (parse workers), sampled every 20 ms. CPU is the user
+and system time of the build and of the workers it joined: on a machine whose speed wanders,
+it says more steadily than the seconds where the time goes.
 
 Usage: python bench/carnival_bench.py [--feeds 200,2000] [--hosts 20,50] [--latency 0.2]
        [--runs 3] [--per-host 4] [--concurrency 100] [--posts 0]
@@ -32,6 +34,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -165,6 +168,7 @@ class Build:
     peak_mib: float
     requests: int
     entries: int
+    cpu: float = 0.0  # CPU seconds (user + system) of the build and its worker processes
 
 
 def build(
@@ -195,6 +199,7 @@ def build(
     before = farm.stats()["requests"]
     peaks: dict[int, int] = {}
     stop = threading.Event()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=args.site, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -203,13 +208,15 @@ def build(
     sampler.start()
     stdout, stderr = proc.communicate()
     took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the build and the workers it joined
+    cpu = (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
     stop.set()
     sampler.join()
     if proc.returncode != 0:
         sys.exit(f"build failed:\n{stdout}\n{stderr}")
     page = out / "carnival" / "bench" / "1" / "index.html"
     entries = page.read_text().count('class="roundup-entry') if page.exists() else 0
-    return Build(took, sum(peaks.values()) / 1024, farm.stats()["requests"] - before, entries)
+    return Build(took, sum(peaks.values()) / 1024, farm.stats()["requests"] - before, entries, cpu)
 
 
 def plain_pool(urls: list[str], workers: int) -> float:
@@ -287,7 +294,8 @@ def report(cases: list[Case], args) -> None:
     head = (
         f"{'feeds':>5} {'hosts':>5} | {'site':>5} | {'floor':>5} {'(host':>5} {'conc)':>5} | "
         f"{'plain':>5} | {'cold':>5} {'304':>5} {'fresh':>5} | "
-        f"{'MiB cold':>8} {'304':>5} {'fresh':>5} | {'requests c/304/f':>16} | entries"
+        f"{'MiB cold':>8} {'304':>5} {'fresh':>5} | {'CPU cold':>8} {'304':>5} {'fresh':>5} | "
+        f"{'requests c/304/f':>16} | entries"
     )
     print(head)
     print("-" * len(head))
@@ -296,19 +304,23 @@ def report(cases: list[Case], args) -> None:
         by_host, by_conc = floors(case.feeds, case.hosts, args)
         added = {k: med(b.seconds for b in case.builds[k]) - site for k in ("cold", "304", "fresh")}
         peak = {k: max(b.peak_mib for b in case.builds[k]) for k in ("cold", "304", "fresh")}
+        site_cpu = med(b.cpu for b in case.builds["site"])
+        cpu = {k: med(b.cpu for b in case.builds[k]) - site_cpu for k in ("cold", "304", "fresh")}
         reqs = "/".join(str(case.builds[k][-1].requests) for k in ("cold", "304", "fresh"))
         entries = {b.entries for k in ("cold", "304", "fresh") for b in case.builds[k]}
         print(
             f"{case.feeds:>5} {case.hosts:>5} | {site:5.2f} | {max(by_host, by_conc):5.2f} "
             f"{by_host:5.2f} {by_conc:5.2f} | {med(case.plain):5.2f} | "
             f"{added['cold']:+5.2f} {added['304']:+5.2f} {added['fresh']:+5.2f} | "
-            f"{peak['cold']:8.0f} {peak['304']:5.0f} {peak['fresh']:5.0f} | {reqs:>16} | "
+            f"{peak['cold']:8.0f} {peak['304']:5.0f} {peak['fresh']:5.0f} | "
+            f"{cpu['cold']:+8.2f} {cpu['304']:+5.2f} {cpu['fresh']:+5.2f} | {reqs:>16} | "
             f"{'/'.join(str(e) for e in sorted(entries))} (of {case.feeds * 2})"
         )
     print(
         "site: build seconds with no contributors; floor: the latency floor (larger of the "
         "per-host and the concurrency rounds); plain: ThreadPoolExecutor + urllib, seconds; "
-        "cold/304/fresh: seconds ADDED to site; MiB: peak resident memory, build + workers"
+        "cold/304/fresh: seconds ADDED to site; MiB: peak resident memory, build + workers; "
+        "CPU: CPU seconds (user + system, build + workers) ADDED to site's"
     )
 
 
