@@ -340,6 +340,9 @@ def main() -> None:
         "feeds are fetched while Pelican reads them",
     )
     args = parser.parse_args()
+    from site_bench import compile_plugins
+
+    compile_plugins()
     tmp = Path(tempfile.mkdtemp(prefix="carnival-bench-"))
     args.site = ROOT
     cases = []
