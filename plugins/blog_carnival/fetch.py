@@ -47,7 +47,6 @@ from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import TypeVar
 from urllib.parse import quote, quote_plus, urlsplit
 
@@ -63,6 +62,7 @@ from .netpolicy import (
     NetFault,
     Resolver,
 )
+from .textutil import Closing
 
 logger = logging.getLogger(__name__)
 _Exc = TypeVar("_Exc", bound=BaseException)
@@ -379,7 +379,7 @@ class _Stop(Exception):
         self.result = result
 
 
-class Fetcher:
+class Fetcher(Closing):
     """Fetch URLs under the fetch policy; thread-safe; close it (or use ``with``) when done.
 
     ``resolver(host, port) -> list[str]`` replaces DNS (default ``socket.getaddrinfo``).
@@ -440,17 +440,6 @@ class Fetcher:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
-
-    def __enter__(self) -> Fetcher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- public ---------------------------------------------------------------------------
     def fetch(self, url: str, *, secret: str | None = None) -> FetchResult:

@@ -34,12 +34,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 
 from .model import FetchResult, ParsedFeed, ParseFailure, Want
 from .parse import feed_from_json, feed_to_json, parse_feed
 from .select import entry_text, find_in_feed, tag_matches
-from .textutil import write_atomic
+from .textutil import Closing, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ class _Sent:
     future: Future | None = None
 
 
-class FeedParser:
+class FeedParser(Closing):
     """Turns fetched feed bodies into narrowed ``ParsedFeed`` / ``ParseFailure``; close it
     when done. ``processes`` caps the worker processes (default: the CPU count; 0 or 1:
     parse in this process only). ``submit`` may be called from several threads at once (one
@@ -112,17 +111,6 @@ class FeedParser:
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def __enter__(self) -> FeedParser:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None

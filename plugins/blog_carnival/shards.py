@@ -34,7 +34,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlsplit
 
 from .cache import HttpCache
@@ -42,6 +41,7 @@ from .collect import Read, read_one
 from .fetch import Fetcher, FetchSettings
 from .model import FetchResult, ParsedFeed, ParseFailure, Want
 from .parsepool import FeedParser, spawn_pool
+from .textutil import Closing
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def portable(fetcher: Fetcher) -> tuple[FetchSettings, Path | None] | None:
     return fetcher.settings, (cache.path if cache is not None else None)
 
 
-class Shards:
+class Shards(Closing):
     """Worker processes that fetch and read shares of a fetch phase; close it when done.
 
     ``processes``: how many workers (below 2, none: everything is fetched in the caller).
@@ -124,17 +124,6 @@ class Shards:
         self._inbox: multiprocessing.Queue | None = None
         self._task = 0
         self.sent = 0  # URLs handed to the workers so far
-
-    def __enter__(self) -> Shards:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -1,5 +1,5 @@
 """Small helpers every stage shares, each written once: atomic writes, encoding sniffing of
-XML and HTML bytes, and folding text into a comparable slug.
+XML and HTML bytes, folding text into a comparable slug, and ``with`` for what has ``close``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,30 @@ import unicodedata
 from collections.abc import Mapping
 from email.message import Message
 from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+# -- things to close --------------------------------------------------------------------------
+
+
+class Closing:
+    """``with`` for a class that has ``close()`` (the fetcher, the parser, the fetch workers):
+    the block gives the object itself and closes it however the block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
 
 # -- atomic writes ----------------------------------------------------------------------------
 
