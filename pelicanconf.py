@@ -79,10 +79,18 @@ DISPLAY_CATEGORIES_ON_MENU = False
 
 PLUGIN_PATHS = ["plugins"]
 # neighbors (pelican-neighbors): each post's newer/older post, found once per build.
-# content_cache: one content cache per settings fingerprint (see below).
+# content_cache: one content cache per settings fingerprint (see below);
+# template_cache: compiled templates kept in cache/templates/ while their source is the same.
 # sitemap (pelican-sitemap): sitemap.xml of every page written, roundups included;
 # sitemap_dates: undated pages get the newest content's date, so a rebuild is identical.
-PLUGINS = ["blog_carnival", "neighbors", "content_cache", "sitemap", "sitemap_dates"]
+PLUGINS = [
+    "blog_carnival",
+    "neighbors",
+    "content_cache",
+    "template_cache",
+    "sitemap",
+    "sitemap_dates",
+]
 SITEMAP = {"format": "xml", "exclude": [r"^404\.html$"]}
 
 # Carnival host (defaults live in plugins/blog_carnival/settings.py).
@@ -106,7 +114,8 @@ RELATIVE_URLS = True
 # readers made of each file (HTML and metadata), reused while the file's bytes are the same.
 # Articles are made anew from it every build, so plugins' additions to them are never stale;
 # content_cache keeps the cache under cache/<settings fingerprint>/ so a changed setting or
-# package release starts a fresh one. The theme is not cached: it renders every build.
+# package release starts a fresh one. The theme renders every build; only its compiled
+# templates are kept (template_cache), and a template whose source changed is compiled again.
 CACHE_CONTENT = True
 LOAD_CONTENT_CACHE = True
 CONTENT_CACHING_LAYER = "reader"

@@ -44,13 +44,14 @@ def page(out: Path, name: str) -> str:
 
 
 def fingerprints(site: Path) -> list[str]:
-    return sorted(p.name for p in (site / "cache").iterdir())
+    """The content caches (one folder per settings fingerprint; templates/ is not one)."""
+    return sorted(p.name for p in (site / "cache").iterdir() if p.name != "templates")
 
 
 def mark_cache(site: Path) -> None:
     """Append MARK to the HTML cached for every post, as the next build would read it."""
-    (folder,) = (site / "cache").iterdir()
-    path = folder / "ArticlesGenerator-Readers"
+    (name,) = fingerprints(site)
+    path = site / "cache" / name / "ArticlesGenerator-Readers"
     with gzip.open(path, "rb") as f:
         cached = pickle.load(f)
     assert len(cached) >= 10
@@ -100,6 +101,7 @@ def test_changed_post_shows_its_new_text(site):
 def test_changed_template_changes_the_output(site):
     build(site, "before")
     mark_cache(site)
+    assert any((site / "cache" / "templates").iterdir())  # compiled templates were kept
     edit(
         site / "theme/templates/article.html",
         '<div class="post-body">',
@@ -108,6 +110,9 @@ def test_changed_template_changes_the_output(site):
     after = build(site, "after")
     assert 'data-probe="new-template"' in page(after, REFERENCES)
     assert MARK in page(after, REFERENCES)  # the theme is rendered anew, the reading reused
+    edit(site / "theme/templates/article.html", ' data-probe="new-template"', "")
+    back = build(site, "back")  # the first compiled article.html is still right for its source
+    assert 'data-probe="new-template"' not in page(back, REFERENCES)
 
 
 @pytest.mark.parametrize(
@@ -184,8 +189,8 @@ def test_damaged_cache_is_discarded_with_a_warning(site):
     """A build killed while Pelican saved its cache leaves the file cut short: Pelican alone
     would stop every later build with a traceback (EOFError from gzip)."""
     first = build(site, "first")
-    (folder,) = (site / "cache").iterdir()
-    path = folder / "ArticlesGenerator-Readers"
+    (name,) = fingerprints(site)
+    path = site / "cache" / name / "ArticlesGenerator-Readers"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     out = site.parent / "second"
     proc = build_site(out, cwd=site, cache=site / "cache", env={"CARNIVAL_OFFLINE": "1"})
