@@ -112,11 +112,12 @@ class FeedParser(Closing):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
+        """Stop the workers without waiting for them to exit (as ``shards.Shards.close``)."""
         with self._lock:
             pool, self._pool = self._pool, None
             self._batch, self._batched = [], []
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
         self._pending.clear()
         self._done.clear()
 
