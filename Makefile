@@ -38,6 +38,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/carnival_bench.py
+	$(BIN)/python bench/client_bench.py
 	$(BIN)/python bench/hostile_bench.py
 	$(BIN)/python bench/site_bench.py
 

@@ -1,0 +1,194 @@
+"""Benchmark: the CPU one request costs, with our fetcher and with other HTTP clients.
+
+A carnival build of thousands of feeds is CPU-bound on a small machine long before it is
+network-bound (see carnival_bench.py). This script separates the HTTP client's share: the same
+URLs of the feed farm (bench/feed_server.py, its own process, every answer after --latency)
+fetched in this process by
+
+  ours cold     Fetcher.fetch_each with an empty HTTP cache (what a first build does)
+  ours 304      the same again with refresh on: every feed revalidated, every answer a 304
+  plain pool    ThreadPoolExecutor(concurrency) + urllib (a new connection per request)
+  asyncio       httpcore's async connection pools (the library under our client) on asyncio,
+                per-host and overall limits as ours
+  libcurl       pycurl's multi interface (libcurl's own event loop, in C), per-host and
+                overall limits as ours; only when pycurl is installed (it is not a dependency)
+
+and prints for each the wall time beside the latency floor and the CPU seconds (user + system
+of this process: every thread) per request. Only "ours" applies the fetch policy (address
+guard, caps, cache, redirects by hand); the others show what the transport alone costs.
+
+Usage: python bench/client_bench.py [--feeds 2000] [--hosts 50] [--latency 0.2]
+       [--per-host 4] [--concurrency 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import math
+import resource
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "plugins"))
+from blog_carnival.cache import HttpCache  # noqa: E402
+from blog_carnival.fetch import Fetcher, FetchSettings  # noqa: E402
+from carnival_bench import FarmProcess  # noqa: E402
+
+
+def cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+def measure(fetch: Callable[[], list[int]]) -> tuple[float, float, list[int]]:
+    """Wall seconds, CPU seconds and the statuses of one run of ``fetch``."""
+    cpu, start = cpu_seconds(), time.perf_counter()
+    statuses = fetch()
+    return time.perf_counter() - start, cpu_seconds() - cpu, statuses
+
+
+def ours(urls: list[str], settings: FetchSettings, cache: HttpCache) -> list[int]:
+    with Fetcher(settings, cache) as fetcher:
+        return [r.status or 0 for r in fetcher.fetch_each(urls)]
+
+
+def plain_pool(urls: list[str], workers: int) -> list[int]:
+    def get(url: str) -> int:
+        with urllib.request.urlopen(url, timeout=60) as answer:
+            answer.read()
+            return answer.status
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(get, urls))
+
+
+def httpcore_asyncio(urls: list[str], per_host: int, concurrency: int) -> list[int]:
+    import httpcore
+
+    async def main() -> list[int]:
+        pools: dict[bytes, httpcore.AsyncConnectionPool] = {}
+        slots: dict[bytes, asyncio.Semaphore] = {}
+        overall = asyncio.Semaphore(concurrency)
+
+        async def one(url: str) -> int:
+            target = httpcore.URL(url)
+            key = target.host + b":" + str(target.port).encode()
+            if key not in pools:
+                pools[key] = httpcore.AsyncConnectionPool(max_connections=per_host)
+                slots[key] = asyncio.Semaphore(per_host)
+            async with overall, slots[key]:
+                answer = await pools[key].request("GET", target, headers=[(b"Host", key)])
+                return answer.status
+
+        try:
+            return await asyncio.gather(*(one(url) for url in urls))
+        finally:
+            for pool in pools.values():
+                await pool.aclose()
+
+    return asyncio.run(main())
+
+
+def libcurl_multi(urls: list[str], per_host: int, concurrency: int) -> list[int]:
+    import pycurl
+
+    multi = pycurl.CurlMulti()
+    multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, concurrency)
+    multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, per_host)
+    statuses: list[int] = []
+    for url in urls:
+        handle = pycurl.Curl()
+        handle.setopt(pycurl.URL, url)
+        handle.setopt(pycurl.WRITEDATA, io.BytesIO())
+        handle.setopt(pycurl.ACCEPT_ENCODING, "")
+        handle.setopt(pycurl.TIMEOUT, 60)
+        multi.add_handle(handle)
+    left = len(urls)
+    while left:
+        code, _ = multi.perform()
+        while code == pycurl.E_CALL_MULTI_PERFORM:
+            code, _ = multi.perform()
+        _, finished, failed = multi.info_read()
+        for handle in finished:
+            statuses.append(handle.getinfo(pycurl.RESPONSE_CODE))
+            multi.remove_handle(handle)
+        for handle, _, _ in failed:
+            statuses.append(0)
+            multi.remove_handle(handle)
+        left -= len(finished) + len(failed)
+        if left:
+            multi.select(1.0)
+    return statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=2000)
+    parser.add_argument("--hosts", type=int, default=50)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--per-host", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=100)
+    args = parser.parse_args()
+    farm = FarmProcess(args.feeds, args.hosts, args.latency)
+    rows: list[tuple[str, tuple[float, float, list[int]] | str]] = []
+    try:
+        urls = farm.urls()
+        base = dict(
+            allowed_private_hosts=frozenset(farm.addresses()),
+            per_host=args.per_host,
+            concurrency=args.concurrency,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = HttpCache(Path(tmp) / "http")
+            farm.mode("fresh")
+            rows.append(("ours cold", measure(lambda: ours(urls, FetchSettings(**base), cache))))
+            farm.mode("plain")
+            again = FetchSettings(**base, refresh=True)
+            rows.append(("ours 304", measure(lambda: ours(urls, again, cache))))
+        rows.append(("plain pool", measure(lambda: plain_pool(urls, args.concurrency))))
+        rows.append(
+            (
+                "asyncio",
+                measure(lambda: httpcore_asyncio(urls, args.per_host, args.concurrency)),
+            )
+        )
+        try:
+            import pycurl  # noqa: F401
+        except ImportError:
+            rows.append(("libcurl", "pycurl is not installed (pip install pycurl)"))
+        else:
+            rows.append(
+                (
+                    "libcurl",
+                    measure(lambda: libcurl_multi(urls, args.per_host, args.concurrency)),
+                )
+            )
+    finally:
+        farm.stop()
+    per_host = math.ceil(args.feeds / args.hosts / args.per_host) * args.latency
+    floor = max(per_host, math.ceil(args.feeds / args.concurrency) * args.latency)
+    print(
+        f"{args.feeds} URLs on {args.hosts} hosts, {args.latency * 1000:.0f} ms latency, "
+        f"{args.per_host} a host, {args.concurrency} at once: latency floor {floor:.2f} s"
+    )
+    print(f"{'client':<11} {'wall s':>7} {'CPU ms a request':>17}  statuses")
+    for name, row in rows:
+        if isinstance(row, str):
+            print(f"{name:<11} {row}")
+            continue
+        wall, cpu, statuses = row
+        counts = ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses)))
+        print(f"{name:<11} {wall:7.2f} {1000 * cpu / len(urls):17.2f}  {counts}")
+
+
+if __name__ == "__main__":
+    main()
