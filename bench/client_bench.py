@@ -12,6 +12,9 @@ fetched in this process by
                 per-host and overall limits as ours
   libcurl       pycurl's multi interface (libcurl's own event loop, in C), per-host and
                 overall limits as ours; only when pycurl is installed (it is not a dependency)
+  libcurl easy  pycurl's easy handles in a pool of threads, each host's handles (and their
+                kept-alive connections) reused for its next URLs: the shape our fetcher has,
+                with libcurl where httpcore is
 
 and prints for each the wall time beside the latency floor and the CPU seconds (user + system
 of this process: every thread) per request. Only "ours" applies the fetch policy (address
@@ -26,15 +29,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import math
 import resource
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -130,6 +136,40 @@ def libcurl_multi(urls: list[str], per_host: int, concurrency: int) -> list[int]
     return statuses
 
 
+def libcurl_threads(urls: list[str], per_host: int, concurrency: int) -> list[int]:
+    import pycurl
+
+    lock = threading.Lock()
+    idle: dict[str, list[pycurl.Curl]] = {}
+    slots: dict[str, threading.BoundedSemaphore] = {}
+
+    def get(url: str) -> int:
+        host = urlsplit(url).netloc
+        with lock:
+            slot = slots.setdefault(host, threading.BoundedSemaphore(per_host))
+        with slot:
+            with lock:
+                handles = idle.setdefault(host, [])
+                handle = handles.pop() if handles else pycurl.Curl()
+            handle.setopt(pycurl.URL, url)
+            handle.setopt(pycurl.WRITEFUNCTION, io.BytesIO().write)
+            handle.setopt(pycurl.HEADERFUNCTION, io.BytesIO().write)
+            handle.setopt(pycurl.TIMEOUT, 60)
+            handle.perform()
+            status = handle.getinfo(pycurl.RESPONSE_CODE)
+            with lock:
+                idle[host].append(handle)
+            return status
+
+    # hosts taking turns, as Fetcher.fetch_each hands them out
+    by_host: dict[str, list[str]] = {}
+    for url in urls:
+        by_host.setdefault(urlsplit(url).netloc, []).append(url)
+    order = [u for turn in itertools.zip_longest(*by_host.values()) for u in turn if u]
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(get, order))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=2000)
@@ -172,6 +212,12 @@ def main() -> None:
                     measure(lambda: libcurl_multi(urls, args.per_host, args.concurrency)),
                 )
             )
+            rows.append(
+                (
+                    "libcurl easy",
+                    measure(lambda: libcurl_threads(urls, args.per_host, args.concurrency)),
+                )
+            )
     finally:
         farm.stop()
     per_host = math.ceil(args.feeds / args.hosts / args.per_host) * args.latency
@@ -180,14 +226,14 @@ def main() -> None:
         f"{args.feeds} URLs on {args.hosts} hosts, {args.latency * 1000:.0f} ms latency, "
         f"{args.per_host} a host, {args.concurrency} at once: latency floor {floor:.2f} s"
     )
-    print(f"{'client':<11} {'wall s':>7} {'CPU ms a request':>17}  statuses")
+    print(f"{'client':<12} {'wall s':>7} {'CPU ms a request':>17}  statuses")
     for name, row in rows:
         if isinstance(row, str):
-            print(f"{name:<11} {row}")
+            print(f"{name:<12} {row}")
             continue
         wall, cpu, statuses = row
         counts = ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses)))
-        print(f"{name:<11} {wall:7.2f} {1000 * cpu / len(urls):17.2f}  {counts}")
+        print(f"{name:<12} {wall:7.2f} {1000 * cpu / len(urls):17.2f}  {counts}")
 
 
 if __name__ == "__main__":
