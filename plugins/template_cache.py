@@ -1,7 +1,7 @@
 """Compiled templates kept between builds (Jinja's bytecode cache), beside the content cache.
 
 Every Pelican generator makes its own Jinja environment and compiles each template it uses
-again, every build: on this site about a fifth of a build's time. Jinja can keep the compiled
+again, every build: on this site about a quarter of a build's time. Jinja can keep the compiled
 code on disk and reuse it while the template's source is unchanged; this plugin gives every
 generator's environment (and the environments made from them, like the carnival's overlay) one
 such cache in ``<CACHE_PATH>/templates``, when the build loads cached content at all
@@ -57,12 +57,15 @@ def _named(value: Any) -> str:
     return repr(value)
 
 
-def options_key(env: Environment) -> str:
-    """The compile-time options of ``env``, as text that names the same options in any
-    process."""
+def options_key(env: Environment, name: str | None = None) -> str:
+    """The compile-time options of ``env`` for the template ``name``, as text that names the
+    same options in any process. An autoescape function (``select_autoescape``) is asked
+    about ``name``, as Jinja does when compiling: two such functions of the same name may
+    answer differently."""
+    escape = env.autoescape(name) if callable(env.autoescape) else env.autoescape
     parts = [_named(type(env))]
-    parts += [f"{name}={getattr(env, name, None)!r}" for name in _OPTIONS]
-    parts.append(f"autoescape={_named(env.autoescape)}")
+    parts += [f"{option}={getattr(env, option, None)!r}" for option in _OPTIONS]
+    parts.append(f"autoescape={escape!r}")
     parts.append(f"finalize={_named(env.finalize)}")
     parts.append("extensions=" + ",".join(sorted(env.extensions)))
     return "\n".join(parts)
@@ -79,7 +82,7 @@ class TemplateCache(FileSystemBytecodeCache):
         self, environment: Environment, name: str, filename: str | None, source: str
     ) -> Bucket:
         key = hashlib.sha256(
-            "\0".join((name, filename or "", options_key(environment))).encode("utf-8")
+            "\0".join((name, filename or "", options_key(environment, name))).encode("utf-8")
         ).hexdigest()
         bucket = Bucket(environment, key, self.get_source_checksum(source))
         self.load_bytecode(bucket)

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2.bccache import bc_magic
 from template_cache import TemplateCache, cache_folder, options_key
 
@@ -83,6 +83,16 @@ def test_environments_with_other_options_do_not_share_code(templates, tmp_path, 
     third = env(templates, cache, **options)
     assert render(third) == render(other) and third.compiled == 0
     assert options_key(plain) != options_key(other)
+
+
+def test_autoescape_functions_are_asked_about_the_template(templates, tmp_path):
+    """Two ``select_autoescape`` functions share a name but not their answer for page.html."""
+    cache = tmp_path / "cache"
+    html = env(templates, cache, autoescape=select_autoescape(["html"]))
+    xml = env(templates, cache, autoescape=select_autoescape(["xml"]))
+    assert render(html) == "\n  <p>&lt;hi&gt;</p>\n"
+    assert render(xml) == "\n  <p><hi></p>\n"
+    assert (html.compiled, xml.compiled) == (1, 1)
 
 
 def test_options_key_is_the_same_for_the_same_options(templates, tmp_path):
