@@ -80,7 +80,8 @@ DISPLAY_CATEGORIES_ON_MENU = False
 PLUGIN_PATHS = ["plugins"]
 # neighbors (pelican-neighbors): each post's newer/older post, found once per build.
 # content_cache: one content cache per settings fingerprint (see below);
-# template_cache: compiled templates kept in cache/templates/ while their source is the same.
+# template_cache: compiled templates kept in cache/templates/ while their source is the same;
+# url_memo: each post's, page's and tag's URL worked out once while the pages are written.
 # sitemap (pelican-sitemap): sitemap.xml of every page written, roundups included;
 # sitemap_dates: undated pages get the newest content's date, so a rebuild is identical.
 PLUGINS = [
@@ -88,6 +89,7 @@ PLUGINS = [
     "neighbors",
     "content_cache",
     "template_cache",
+    "url_memo",
     "sitemap",
     "sitemap_dates",
 ]
