@@ -65,5 +65,6 @@ def stop(*_args) -> None:
 
 def register() -> None:
     install()
+    signals.get_generators.connect(stop)  # a build begins (even after one that failed midway)
     signals.all_generators_finalized.connect(start)
     signals.finalized.connect(stop)
