@@ -29,13 +29,13 @@ import multiprocessing.connection
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .model import FetchResult, ParsedFeed, ParseFailure, Want
+from .model import FeedEntry, FetchResult, ParsedFeed, ParseFailure, Want
 from .parse import feed_from_json, feed_to_json, parse_feed
 from .select import entry_text, find_in_feed, tag_matches
 from .textutil import Closing, write_atomic
@@ -63,7 +63,9 @@ def narrow(parsed: Parsed, want: Want) -> Parsed:
     narrowed feed as in the whole one (the entry it found comes first among those kept that
     could match), and ``select_tagged`` sees the same tagged entries.
     """
-    return _narrowed(parsed, want)[0]
+    if not isinstance(parsed, ParsedFeed):
+        return parsed
+    return replace(parsed, entries=tuple(e for _, e in _kept(parsed, want)))
 
 
 def _narrowed(parsed: Parsed, want: Want) -> tuple[Parsed, Parsed]:
@@ -72,15 +74,20 @@ def _narrowed(parsed: Parsed, want: Want) -> tuple[Parsed, Parsed]:
     copy) does not work the same text out again."""
     if not isinstance(parsed, ParsedFeed):
         return parsed, parsed
-    keep = {id(e) for url in want.urls if (e := find_in_feed(parsed, url)) is not None}
     whole = list(parsed.entries)
     kept = []
-    for i, e in enumerate(whole):
-        if id(e) in keep or any(tag_matches(e, tag) for tag in want.tags):
-            if e.text is None:
-                whole[i] = e = replace(e, text=entry_text(e))
-            kept.append(e)
+    for i, e in _kept(parsed, want):
+        whole[i] = e
+        kept.append(e)
     return replace(parsed, entries=tuple(kept)), replace(parsed, entries=tuple(whole))
+
+
+def _kept(feed: ParsedFeed, want: Want) -> Iterator[tuple[int, FeedEntry]]:
+    """The place and entry of each entry ``want`` can use, with its text worked out."""
+    keep = {id(e) for url in want.urls if (e := find_in_feed(feed, url)) is not None}
+    for i, e in enumerate(feed.entries):
+        if id(e) in keep or any(tag_matches(e, tag) for tag in want.tags):
+            yield i, (e if e.text is not None else replace(e, text=entry_text(e)))
 
 
 @dataclass
