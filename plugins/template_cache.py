@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from typing import Any
 
+from content_cache import BASE_KEY, stable
 from jinja2 import Environment
 from jinja2.bccache import Bucket, FileSystemBytecodeCache
 from pelican import signals
@@ -28,7 +28,6 @@ from pelican import signals
 logger = logging.getLogger(__name__)
 
 FOLDER = "templates"
-BASE_KEY = "_CONTENT_CACHE_BASE"  # where content_cache keeps the CACHE_PATH the host set
 
 # What the compiled code depends on besides the source (jinja2.Environment's compile-time
 # options): the lexer's delimiters and whitespace rules, and what the code generator reads.
@@ -50,23 +49,16 @@ _OPTIONS = (
 )
 
 
-def _named(value: Any) -> str:
-    """A callable by its dotted name (the same in every process), anything else by repr."""
-    if callable(value) and hasattr(value, "__qualname__"):
-        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
-    return repr(value)
-
-
 def options_key(env: Environment, name: str | None = None) -> str:
     """The compile-time options of ``env`` for the template ``name``, as text that names the
     same options in any process. An autoescape function (``select_autoescape``) is asked
     about ``name``, as Jinja does when compiling: two such functions of the same name may
     answer differently."""
     escape = env.autoescape(name) if callable(env.autoescape) else env.autoescape
-    parts = [_named(type(env))]
+    parts = [stable(type(env))]
     parts += [f"{option}={getattr(env, option, None)!r}" for option in _OPTIONS]
     parts.append(f"autoescape={escape!r}")
-    parts.append(f"finalize={_named(env.finalize)}")
+    parts.append(f"finalize={stable(env.finalize)}")
     parts.append("extensions=" + ",".join(sorted(env.extensions)))
     return "\n".join(parts)
 
@@ -112,7 +104,8 @@ class TemplateCache(FileSystemBytecodeCache):
 
 def cache_folder(settings: dict) -> str:
     """``templates`` in the cache folder the host set (content_cache moves CACHE_PATH into a
-    folder per settings fingerprint; compiled templates do not depend on those settings)."""
+    folder per settings fingerprint, keeping the host's under BASE_KEY; compiled templates do
+    not depend on those settings)."""
     return os.path.join(settings.get(BASE_KEY) or settings["CACHE_PATH"], FOLDER)
 
 
