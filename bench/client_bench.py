@@ -127,12 +127,15 @@ def libcurl_multi(urls: list[str], per_host: int, concurrency: int) -> list[int]
         for handle in finished:
             statuses.append(handle.getinfo(pycurl.RESPONSE_CODE))
             multi.remove_handle(handle)
+            handle.close()
         for handle, _, _ in failed:
             statuses.append(0)
             multi.remove_handle(handle)
+            handle.close()
         left -= len(finished) + len(failed)
         if left:
             multi.select(1.0)
+    multi.close()  # its kept-alive connections too: the farm then stops cleanly
     return statuses
 
 
@@ -166,8 +169,13 @@ def libcurl_threads(urls: list[str], per_host: int, concurrency: int) -> list[in
     for url in urls:
         by_host.setdefault(urlsplit(url).netloc, []).append(url)
     order = [u for turn in itertools.zip_longest(*by_host.values()) for u in turn if u]
-    with ThreadPoolExecutor(concurrency) as pool:
-        return list(pool.map(get, order))
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(get, order))
+    finally:
+        for handles in idle.values():
+            for handle in handles:
+                handle.close()
 
 
 def main() -> None:
