@@ -6,9 +6,11 @@ CONTENT_CACHING_LAYER "reader") and drops an entry only when that file's stamp c
 TIMEZONE, slug rules; the pickled Tag and Category objects even keep the old settings), nor a new
 Pelican or Markdown release. This plugin points CACHE_PATH at a folder named after a hash of the
 settings and of those versions, and after a build that succeeded removes the folders of other
-fingerprints. Pelican writes a cache file in place and a damaged one (a build killed while
-saving it) stops every later build with a traceback, so each file is checked before Pelican
-loads it and a damaged one is removed with a warning. Articles themselves are never cached at this layer: every build makes them anew
+fingerprints. Pelican writes a cache file in place: two builds at once (a host's build beside
+`invoke serve --autoreload`) interleave their bytes in it, and a build killed while saving
+leaves half of it. So this plugin has Pelican save each cache file whole, through the carnival's
+one atomic-write helper, and still checks each file before Pelican loads it (one left by an
+older version, or by a full disk): a damaged one is removed with a warning. Articles themselves are never cached at this layer: every build makes them anew
 from the cached reading, so what plugins attach to them (carnival_entry, neighbours) is fresh.
 """
 
@@ -25,7 +27,9 @@ import re
 import shutil
 from collections.abc import Mapping
 
+from blog_carnival.textutil import write_atomic
 from pelican import signals
+from pelican.cache import FileDataCacher
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +133,23 @@ def on_readers_init(readers) -> None:
         readers.settings = {k: v for k, v in readers.settings.items() if not k.startswith("_")}
 
 
+def save_cache_whole(self: FileDataCacher) -> None:
+    """FileDataCacher.save_cache, with the file replaced whole instead of rewritten in place: a
+    build reading it meanwhile, or one killed midway, sees the old cache or the new one. Same
+    format (a pickle, gzipped when GZIP_CACHE), same warning when it cannot be saved."""
+    if not self._cache_data_policy:
+        return
+    try:
+        data = pickle.dumps(self._cache)
+        if self._cache_open is gzip.open:
+            data = gzip.compress(data, mtime=0)
+        os.makedirs(self.settings["CACHE_PATH"], exist_ok=True)
+        # not fsynced: a cache lost to a power cut is only read afresh (discard_damaged)
+        write_atomic(self._cache_path, data, durable=False)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError) as err:
+        logger.warning("Could not save cache %s\n ... %s", self._cache_path, err)
+
+
 def on_finalized(pelican) -> None:
     """Only this fingerprint's cache can be loaded again: remove the others."""
     settings = pelican.settings
@@ -147,6 +168,7 @@ def on_finalized(pelican) -> None:
 
 
 def register() -> None:
+    FileDataCacher.save_cache = save_cache_whole  # once per process: the same for every build
     signals.initialized.connect(on_initialized)
     signals.readers_init.connect(on_readers_init)
     signals.finalized.connect(on_finalized)

@@ -255,10 +255,12 @@ def test_two_builds_and_two_freezes_at_once_leave_cache_and_locks_whole(server, 
         "CARNIVAL_ALLOWED_PRIVATE_HOSTS": '["127.0.0.1"]',
         "CARNIVAL_OFFLINE": "false",
     }
+    content_cache = tmp_path / "content-cache"  # Pelican's, shared by the two builds
     conf = tmp_path / "twinconf.py"
     conf.write_text(
         f"from pelicanconf import *\nPATH = {str(ROOT / 'content')!r}\nCARNIVAL_PATH = {str(carnival)!r}\n"
         f"CARNIVAL_CACHE_PATH = {str(cache)!r}\nCARNIVAL_ALLOWED_PRIVATE_HOSTS = ['127.0.0.1']\n"
+        f"CACHE_PATH = {str(content_cache)!r}\n"
     )
 
     def pelican(out: str) -> subprocess.Popen:
@@ -271,6 +273,8 @@ def test_two_builds_and_two_freezes_at_once_leave_cache_and_locks_whole(server, 
             "pelicanconf.py",
             "-o",
             str(tmp_path / out),
+            "--cache-path",
+            str(content_cache),
             "-e",
         ]
         cmd += [f"{k}={v}" for k, v in settings.items()]
@@ -301,6 +305,10 @@ def test_two_builds_and_two_freezes_at_once_leave_cache_and_locks_whole(server, 
     lock = json.loads((carnival / "networking-carnival" / "003.lock.json").read_text())
     assert len(lock["entries"]) == 5
     assert not list((carnival / "networking-carnival").glob(".*.tmp"))  # no stray temp files
+    # Pelican's content cache, saved by both builds at once, loads whole and warns of nothing
+    again = build_site(tmp_path / "again", extra=settings, cache=content_cache)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "WARNING" not in again.stdout + again.stderr, again.stdout + again.stderr
     # the cache is whole: a third build revalidates everything (304) and renders the same
     count = len(server.requests)
     third = live_build(tmp_path / "c", carnival, cache)

@@ -209,3 +209,76 @@ def test_fingerprint_follows_reading_settings_only():
     assert fingerprint(base) == fingerprint(same)
     assert fingerprint(base) != fingerprint({**base, "SITENAME": "B"})
     assert fingerprint(base) == fingerprint({**base, "TAGS": {"a", "b"}})
+
+
+# -- saving whole (pure: Pelican's own cacher class, no build) --------------------------------
+
+
+@pytest.fixture
+def whole_saves(monkeypatch):
+    """The plugin registered, as a build registers it; Pelican's own save_cache after the test."""
+    import content_cache
+    from pelican.cache import FileDataCacher
+
+    monkeypatch.setattr(FileDataCacher, "save_cache", FileDataCacher.save_cache)
+    content_cache.register()
+    return FileDataCacher
+
+
+def cacher(cls, folder: Path, *, gzipped: bool = True, load: bool = False):
+    settings = {"CACHE_PATH": str(folder), "GZIP_CACHE": gzipped}
+    return cls(settings, "ArticlesGenerator-Readers", True, load)
+
+
+class ReadsTheCacheWhenPickled:
+    """Stands for a second build that loads the cache file while this one is saving it."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.seen: list[object] = []
+
+    def __reduce__(self):
+        from pelican.cache import FileDataCacher
+
+        self.seen.append(cacher(FileDataCacher, self.folder, load=True)._cache)
+        return (str, ("read",))
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_a_saved_cache_loads_in_pelican(whole_saves, tmp_path, gzipped):
+    first = cacher(whole_saves, tmp_path / "cache", gzipped=gzipped)
+    first.cache_data("a.md", ("<p>A</p>", {"title": "A"}))
+    first.save_cache()
+    again = cacher(whole_saves, tmp_path / "cache", gzipped=gzipped, load=True)
+    assert again.get_cached_data("a.md") == ("<p>A</p>", {"title": "A"})
+
+
+def test_a_build_reading_the_cache_while_another_saves_it_reads_it_whole(whole_saves, tmp_path):
+    """Pelican opens the file for writing (emptying it) before pickling: a build loading it
+    meanwhile found it empty or half written; this is what failed CI with a damaged-cache
+    warning when two builds of the same site ran at once."""
+    folder = tmp_path / "cache"
+    old = cacher(whole_saves, folder)
+    old.cache_data("a.md", "old")
+    old.save_cache()
+    reader = ReadsTheCacheWhenPickled(folder)
+    new = cacher(whole_saves, folder)
+    new.cache_data("a.md", "new")
+    new.cache_data("b.md", reader)
+    new.save_cache()
+    assert reader.seen == [{"a.md": "old"}]
+    assert cacher(whole_saves, folder, load=True)._cache == {"a.md": "new", "b.md": "read"}
+    assert [p.name for p in folder.iterdir()] == ["ArticlesGenerator-Readers"]  # no temp file
+
+
+def test_a_save_that_fails_keeps_the_old_cache(whole_saves, tmp_path, caplog):
+    folder = tmp_path / "cache"
+    old = cacher(whole_saves, folder)
+    old.cache_data("a.md", "old")
+    old.save_cache()
+    broken = cacher(whole_saves, folder)
+    broken.cache_data("a.md", lambda: "a local function does not pickle")
+    broken.save_cache()
+    assert "Could not save cache" in caplog.text
+    assert cacher(whole_saves, folder, load=True)._cache == {"a.md": "old"}
+    assert [p.name for p in folder.iterdir()] == ["ArticlesGenerator-Readers"]

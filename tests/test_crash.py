@@ -12,8 +12,10 @@ must be absent or whole. Nothing here measures time.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
+import pickle
 import random
 import re
 import signal
@@ -210,8 +212,10 @@ def live_settings(carnival: Path, cache: Path) -> dict[str, str]:
     }
 
 
-def pelican_command(out: Path, settings: dict[str, str]) -> list[str]:
+def pelican_command(out: Path, settings: dict[str, str], content_cache: Path) -> list[str]:
+    """A development build (Pelican's content cache on) whose caches are all the test's."""
     cmd = [sys.executable, "-m", "pelican", "content", "-s", "pelicanconf.py", "-o", str(out)]
+    cmd += ["--cache-path", str(content_cache)]
     return [*cmd, "-e", *(f"{k}={v}" for k, v in settings.items())]
 
 
@@ -225,6 +229,7 @@ def freeze_conf(tmp_path: Path, carnival: Path, cache: Path) -> Path:
         f"from pelicanconf import *\nPATH = {str(ROOT / 'content')!r}\n"
         f"CARNIVAL_PATH = {str(carnival)!r}\nCARNIVAL_CACHE_PATH = {str(cache)!r}\n"
         "CARNIVAL_ALLOWED_PRIVATE_HOSTS = ['127.0.0.1']\nCARNIVAL_PER_HOST = 2\n"
+        f"CACHE_PATH = {str(tmp_path / 'content-cache')!r}\n"
     )
     return conf
 
@@ -261,9 +266,25 @@ def kill_points(seed: int, answers: int, count: int) -> list[tuple[int, float]]:
     return [*points, (answers, rng.uniform(0, 0.5)), (answers, rng.uniform(0.5, 1.5))]
 
 
-def check_caches(cache: Path) -> None:
+def check_caches(cache: Path, content_cache: Path | None = None) -> None:
     http_cache_state(cache / "http")
     parse_cache_state(cache / "parsed")
+    if content_cache is not None:
+        content_cache_state(content_cache)
+
+
+def content_cache_state(folder: Path) -> list[str]:
+    """Pelican's content cache files, each loaded whole the way Pelican loads it (gzipped
+    pickles); no temporary file left beside them. Returns their names."""
+    names = []
+    for path in sorted(folder.rglob("*")) if folder.exists() else []:
+        if path.is_dir() or path.parent.name == "templates":  # Jinja's own, written whole
+            continue
+        assert not TEMP.match(path.name), f"temporary file left: {path}"
+        with gzip.open(path, "rb") as f:
+            pickle.load(f)  # raises if the file is cut short or mixed
+        names.append(path.name)
+    return names
 
 
 def roundup(out: Path, number: int) -> str:
@@ -299,16 +320,20 @@ def test_a_build_killed_at_any_moment_leaves_the_caches_whole(
 ) -> None:
     carnival, ref = reference
     cache, out, log = tmp_path / "cache", tmp_path / "out", tmp_path / "killed.log"
+    content_cache = tmp_path / "content-cache"
     settings = live_settings(carnival, cache)
     for i, (answers, delay) in enumerate(kill_points(2027, REQUESTS_PER_BUILD, 6)):
         slow_server.salt = f"round {i}"  # every copy stale: each round writes the cache anew
-        run_and_kill(pelican_command(out, settings), slow_server, answers, delay, log)
-        check_caches(cache)
-    proc = build_site(out, extra=settings)
+        command = pelican_command(out, settings, content_cache)
+        run_and_kill(command, slow_server, answers, delay, log)
+        check_caches(cache, content_cache)
+    proc = build_site(out, extra=settings, cache=content_cache)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "Traceback" not in output and "discarded damaged" not in output
-    check_caches(cache)
+    assert "is damaged" not in output  # content_cache's warning
+    check_caches(cache, content_cache)
+    assert "ArticlesGenerator-Readers" in content_cache_state(content_cache)
     for number in (1, 3):
         assert roundup(out, number) == roundup(ref, number)
 
