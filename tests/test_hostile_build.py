@@ -256,6 +256,7 @@ def test_strict_build_fails_on_a_feed_failure_through_invoke(servers, tmp_path):
         f"CARNIVAL_CACHE_PATH = {str(tmp_path / 'cache')!r}\nCARNIVAL_ALLOWED_PRIVATE_HOSTS = ['127.0.0.1']\n"
         "CARNIVAL_OFFLINE = False\n"
         f"PLUGIN_PATHS = [{str(ROOT / 'plugins')!r}]\nTHEME = {str(ROOT / 'theme')!r}\n"
+        f"CACHE_PATH = {str(tmp_path / 'pelican-cache')!r}\n"  # not the working tree's cache/
     )
     env = {"COLUMNS": "300", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     base = [
