@@ -138,3 +138,22 @@ def test_summary_has_intro_and_count():
         html
         == '<p>Hello <em>there</em>.</p><p class="roundup-count">2 entries, gathered by Host.</p>'
     )
+
+
+def test_a_themes_roundup_template_may_read_entries_by_key_or_attribute():
+    """A theme's copy of carnival_roundup_body.html written for the dicts entries once were
+    (``e["title"]``, ``group["entries"]``) renders as one using attributes does."""
+    from jinja2 import DictLoader, Environment
+
+    ed = edition(1, sections=())
+    result = EditionResult("c/1", (entry("a", blog_name="A & B", pick=True),))
+    by_key = (
+        '{% for g in groups %}{% for e in g["entries"] %}'
+        '{{ e["title"] }}|{{ e["blog_name"] }}|{{ e["pick"] }}{% endfor %}{% endfor %}'
+    )
+    by_attribute = by_key.replace('["', ".").replace('"]', "")
+    for source in (by_key, by_attribute):
+        env = Environment(
+            loader=DictLoader({"carnival_roundup_body.html": source}), autoescape=True
+        )
+        assert roundup_html(carnival(ed), ed, result, env) == "a|A &amp; B|True"

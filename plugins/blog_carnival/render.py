@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote, urlencode, urlsplit
 
 import markdown
@@ -310,26 +311,31 @@ def upcoming_text(carnival: Carnival, edition: Edition) -> str | None:
 def roundup_html(
     carnival: Carnival, edition: Edition, result: EditionResult, env: Environment | None = None
 ) -> str:
-    """The roundup body: intro, sections in the host's order, entries, and what comes next."""
+    """The roundup body: intro, sections in the host's order, entries, and what comes next.
+
+    Groups and entries reach the template as attribute objects, not dicts: Jinja reads
+    ``e.title`` by trying the attribute first, and on a dict each such miss raised and caught
+    an exception (half the time of a 4,000-entry roundup). ``e["title"]`` still works in a
+    theme's copy of the template: Jinja falls back to the attribute."""
     groups = []
     for name, entries in order(list(result.entries), edition.sections):
         heading = name if name or not edition.sections else "More entries"
         groups.append(
-            {
-                "name": heading,
-                "id": f"section-{fold(heading)}" if heading else None,
-                "entries": [
-                    {
-                        "url": e.url,
-                        "title": e.title,
-                        "pick": e.pick,
+            SimpleNamespace(
+                name=heading,
+                id=f"section-{fold(heading)}" if heading else None,
+                entries=[
+                    SimpleNamespace(
+                        url=e.url,
+                        title=e.title,
+                        pick=e.pick,
                         **_entry_fields(e),
-                        "note_html": markdown_html(e.note, e.url),
-                        "excerpt": e.excerpt,
-                    }
+                        note_html=markdown_html(e.note, e.url),
+                        excerpt=e.excerpt,
+                    )
                     for e in entries
                 ],
-            }
+            )
         )
     later = [e for e in carnival.editions if e.number > edition.number]
     how = later[0].how_to_submit if later else None
