@@ -10,8 +10,9 @@ fingerprints. Pelican writes a cache file in place: two builds at once (a host's
 `invoke serve --autoreload`) interleave their bytes in it, and a build killed while saving
 leaves half of it. So this plugin has Pelican save each cache file whole, through the carnival's
 one atomic-write helper, and still checks each file before Pelican loads it (one left by an
-older version, or by a full disk): a damaged one is removed with a warning. Articles themselves are never cached at this layer: every build makes them anew
-from the cached reading, so what plugins attach to them (carnival_entry, neighbours) is fresh.
+older version, or by a full disk): a damaged one is removed with a warning. Articles
+themselves are never cached at this layer: every build makes them anew from the cached
+reading, so what plugins attach to them (carnival_entry, neighbours) is fresh.
 """
 
 from __future__ import annotations
