@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/carnival_bench.py
 	$(BIN)/python bench/client_bench.py
 	$(BIN)/python bench/hostile_bench.py
+	$(BIN)/python bench/roundup_bench.py
 	$(BIN)/python bench/site_bench.py
 
 demo: $(STAMP)
