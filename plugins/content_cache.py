@@ -168,8 +168,14 @@ def on_finalized(pelican) -> None:
             logger.debug("content_cache: removed the cache of other settings %s", name)
 
 
+def save_caches_whole() -> None:
+    """Have Pelican save every cache file with ``save_cache_whole``; once per process is
+    enough (the same for every build)."""
+    FileDataCacher.save_cache = save_cache_whole
+
+
 def register() -> None:
-    FileDataCacher.save_cache = save_cache_whole  # once per process: the same for every build
+    save_caches_whole()
     signals.initialized.connect(on_initialized)
     signals.readers_init.connect(on_readers_init)
     signals.finalized.connect(on_finalized)

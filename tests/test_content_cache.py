@@ -216,12 +216,13 @@ def test_fingerprint_follows_reading_settings_only():
 
 @pytest.fixture
 def whole_saves(monkeypatch):
-    """The plugin registered, as a build registers it; Pelican's own save_cache after the test."""
+    """Pelican's cacher as the plugin's register() leaves it (without connecting its signals
+    in this process); Pelican's own save_cache again after the test."""
     import content_cache
     from pelican.cache import FileDataCacher
 
     monkeypatch.setattr(FileDataCacher, "save_cache", FileDataCacher.save_cache)
-    content_cache.register()
+    content_cache.save_caches_whole()
     return FileDataCacher
 
 
