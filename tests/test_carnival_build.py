@@ -305,10 +305,12 @@ def test_two_builds_and_two_freezes_at_once_leave_cache_and_locks_whole(server, 
     lock = json.loads((carnival / "networking-carnival" / "003.lock.json").read_text())
     assert len(lock["entries"]) == 5
     assert not list((carnival / "networking-carnival").glob(".*.tmp"))  # no stray temp files
-    # Pelican's content cache, saved by both builds at once, loads whole and warns of nothing
+    # Pelican's content cache, saved by both builds at once, loads whole
     again = build_site(tmp_path / "again", extra=settings, cache=content_cache)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "WARNING" not in again.stdout + again.stderr, again.stdout + again.stderr
+    log = " ".join((again.stdout + again.stderr).split())
+    assert again.returncode == 0, log
+    for complaint in ("is damaged", "Cannot unpickle cache", "Could not save cache"):
+        assert complaint not in log, log
     # the cache is whole: a third build revalidates everything (304) and renders the same
     count = len(server.requests)
     third = live_build(tmp_path / "c", carnival, cache)
