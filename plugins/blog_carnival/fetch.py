@@ -41,7 +41,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -81,6 +81,10 @@ ACCEPT_ENCODING = "gzip, deflate"
 DECODE_CHUNK = 64 * KiB  # most bytes one inflate step may produce
 DRAIN_BYTES = 64 * KiB  # an unused answer body up to this size is read to keep its connection
 DRAIN_SECONDS = 1.0  # ... if it arrives within this time
+# Hosts whose open connections are kept while no request to them is under way (each has up
+# to per_host): enough for the hosts a fetch takes turns between, few enough that a carnival
+# of thousands of hosts does not hold a socket open for each of them (PerHostTransport).
+IDLE_HOSTS = 32
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,70 @@ def format_size(n: int) -> str:
     if n >= KiB and n % KiB == 0:
         return f"{n // KiB} KiB"
     return f"{n} bytes"
+
+
+# Open files a build holds besides those of its requests: the interpreter's and Pelican's
+# own, logs, and the pipes to parse and fetch workers.
+FILES_BESIDES = 64
+# Per request under way: its socket, the cache file its thread writes, and one read by the
+# thread reading the answer before it (fetch_each).
+FILES_PER_REQUEST = 3
+
+
+def files_needed(settings: FetchSettings) -> int:
+    """The open files a fetcher with ``settings`` may hold at once, at most."""
+    idle = settings.per_host * IDLE_HOSTS  # connections kept for hosts between requests
+    return FILES_BESIDES + FILES_PER_REQUEST * settings.concurrency + idle
+
+
+def concurrency_within(settings: FetchSettings, open_files: int) -> int:
+    """The concurrency that fits in ``open_files`` (at least 1): ``settings.concurrency``
+    when it all fits, else as many requests as the files left for requests allow."""
+    if open_files >= files_needed(settings):
+        return settings.concurrency
+    spare = open_files - FILES_BESIDES - settings.per_host * IDLE_HOSTS
+    return max(1, min(settings.concurrency, spare // FILES_PER_REQUEST))
+
+
+def open_file_limit(wanted: int) -> int:
+    """How many files this process may open, the limit first raised to ``wanted`` when it
+    is lower and the hard limit allows, as Go's runtime does for every program since 1.19:
+    the soft limit systems start with (256 on macOS, 1,024 on most Linux systems) dates from
+    select(2), which nothing here uses, and is below what a 2,000-feed carnival needs."""
+    try:
+        import resource
+    except ImportError:  # no such limit (Windows)
+        return wanted
+    infinite = resource.RLIM_INFINITY
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == infinite or soft >= wanted:
+            return wanted
+        raised = wanted if hard == infinite else min(wanted, hard)
+        if raised > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    except (OSError, ValueError) as exc:  # refused (a sandbox, macOS's own ceiling): keep it
+        logger.debug("carnival: cannot raise the open-file limit to %d: %s", wanted, exc)
+    return soft
+
+
+def within_open_files(settings: FetchSettings) -> FetchSettings:
+    """``settings`` with a concurrency this process's open-file limit allows (raised first
+    if it can be: ``open_file_limit``); a lower one is logged once, with the way out."""
+    limit = open_file_limit(files_needed(settings))
+    fits = concurrency_within(settings, limit)
+    if fits == settings.concurrency:
+        return settings
+    logger.warning(
+        "carnival: this process may open %d files (ulimit -n), too few to fetch %d feeds at "
+        "once: fetching %d at once instead (raise the limit to %d to fetch at full speed)",
+        limit,
+        settings.concurrency,
+        fits,
+        files_needed(settings),
+    )
+    return replace(settings, concurrency=fits)
 
 
 def format_seconds(s: float) -> str:
@@ -288,6 +356,13 @@ class PerHostTransport(httpx.BaseTransport):
     more CPU than the fetching itself once a few hundred feeds on as many hosts share one
     pool. Connections are only ever reused within a host, so one pool per host loses
     nothing. The TLS context (loading CA certificates is slow) is built once and shared.
+
+    A pool is leased for each request (``lease``) and given back when its answer is closed.
+    The pools of at most ``idle_hosts`` hosts with no request under way are kept, with their
+    connections open for the host's next request; the host least recently used beyond
+    that is closed. Without the bound every host of a carnival kept a connection open to
+    the end of the run: 2,000 feeds on as many hosts ran out of the process's open files
+    (1,024 by default on most Linux systems), and cache files then failed to open too.
     """
 
     def __init__(
@@ -297,6 +372,7 @@ class PerHostTransport(httpx.BaseTransport):
         per_host: int,
         keepalive_expiry: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
+        idle_hosts: int = IDLE_HOSTS,
     ) -> None:
         self._backend = backend
         self._limits = httpx.Limits(
@@ -304,15 +380,21 @@ class PerHostTransport(httpx.BaseTransport):
             max_keepalive_connections=per_host,
             keepalive_expiry=keepalive_expiry,
         )
-        self._pools: dict[tuple[bytes, bytes, int | None], GuardedTransport] = {}
+        Key = tuple[bytes, bytes, int | None]
+        self._pools: dict[Key, GuardedTransport] = {}
+        self._users: dict[Key, int] = {}  # requests under way, by pool
+        self._idle: OrderedDict[Key, None] = OrderedDict()  # pools without, oldest first
+        self._idle_hosts = max(0, idle_hosts)
         self._lock = threading.Lock()
         self._ssl: ssl.SSLContext | None = ssl_context
 
-    def pool_for(self, url: httpx.URL) -> httpcore.ConnectionPool:
-        """The httpcore pool of ``url``'s scheme, host and port."""
-        return self._pool_for(url)._pool
+    def lease(self, url: httpx.URL) -> tuple[httpcore.ConnectionPool, Callable[[], None]]:
+        """The httpcore pool of ``url``'s scheme, host and port, and the function to call
+        (once) when the request sent on it is done with, its answer closed."""
+        pool, release = self._lease(url)
+        return pool._pool, release
 
-    def _pool_for(self, url: httpx.URL) -> GuardedTransport:
+    def _lease(self, url: httpx.URL) -> tuple[GuardedTransport, Callable[[], None]]:
         key = (url.raw_scheme, url.raw_host, url.port)
         with self._lock:
             pool = self._pools.get(key)
@@ -322,16 +404,74 @@ class PerHostTransport(httpx.BaseTransport):
                 pool = self._pools[key] = GuardedTransport(
                     self._backend, limits=self._limits, ssl_context=self._ssl
                 )
-            return pool
+            self._users[key] = self._users.get(key, 0) + 1
+            self._idle.pop(key, None)
+        return pool, _once(functools.partial(self._release, key))
+
+    def _release(self, key: tuple[bytes, bytes, int | None]) -> None:
+        closing = []
+        with self._lock:
+            users = self._users.pop(key, 1) - 1
+            if users:
+                self._users[key] = users
+            elif key in self._pools:
+                self._idle[key] = None
+                while len(self._idle) > self._idle_hosts:
+                    oldest, _ = self._idle.popitem(last=False)
+                    closing.append(self._pools.pop(oldest))
+        for pool in closing:  # no request under way on it: nothing is cut short
+            pool.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._pool_for(request.url).handle_request(request)
+        pool, release = self._lease(request.url)
+        try:
+            response = pool.handle_request(request)
+        except BaseException:
+            release()
+            raise
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_Releasing(response.stream, release),  # type: ignore[arg-type]
+            extensions=response.extensions,
+        )
 
     def close(self) -> None:
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
+            self._users.clear()
+            self._idle.clear()
         for pool in pools:
             pool.close()
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """``action``, run the first time the result is called and never again."""
+    done = threading.Event()
+
+    def run() -> None:
+        if not done.is_set():
+            done.set()
+            action()
+
+    return run
+
+
+class _Releasing(httpx.SyncByteStream):
+    """An answer's body that gives its pool's lease back when it is closed."""
+
+    def __init__(self, stream: httpx.SyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release = release
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._stream
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._release()
 
 
 # Faults httpcore raises itself (httpx turns them into its own, of the same names).
@@ -349,12 +489,18 @@ class _Answer:
     pieces; closing it gives its connection back to the pool when the body was read."""
 
     def __init__(
-        self, status: int, headers: httpx.Headers, pieces: Iterable[bytes], owner: object
+        self,
+        status: int,
+        headers: httpx.Headers,
+        pieces: Iterable[bytes],
+        owner: object,
+        release: Callable[[], None] | None = None,
     ) -> None:
         self.status = status
         self.headers = headers
         self._pieces = pieces
         self._owner = owner  # an httpcore.Response or an httpx.Response: has close()
+        self._release = release  # gives the pool's lease back (PerHostTransport.lease)
         self.consumed = False
         self.closed = False
 
@@ -365,7 +511,11 @@ class _Answer:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._owner.close()  # type: ignore[attr-defined]
+            try:
+                self._owner.close()  # type: ignore[attr-defined]
+            finally:
+                if self._release is not None:
+                    self._release()
 
 
 # -- the fetcher ----------------------------------------------------------------------------
@@ -399,7 +549,10 @@ class Fetcher(Closing):
         transport: httpx.BaseTransport | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self.settings = settings = settings or FetchSettings()
+        settings = settings or FetchSettings()
+        if transport is None:  # real sockets: as many at once as the open-file limit allows
+            settings = within_open_files(settings)
+        self.settings = settings
         self.cache = cache
         # Whether another process can build the same fetcher from ``settings`` and the cache
         # folder alone (see shards.py): not with a test's resolver, transport or CA.
@@ -849,8 +1002,15 @@ class Fetcher(Closing):
                 ],
                 extensions={"timeout": self._timeouts},
             )
-            answer = self._transport.pool_for(current).handle_request(request)
-            return _Answer(answer.status, httpx.Headers(answer.headers), answer.stream, answer)
+            pool, release = self._transport.lease(current)
+            try:
+                answer = pool.handle_request(request)
+            except BaseException:
+                release()
+                raise
+            return _Answer(
+                answer.status, httpx.Headers(answer.headers), answer.stream, answer, release
+            )
         built = self._client.build_request("GET", current, headers=fields)
         response = self._transport.handle_request(built)
         response.request = built

@@ -1,0 +1,229 @@
+"""A carnival of more hosts than the process may open files: the fetcher keeps the connections
+of a bounded number of idle hosts (``PerHostTransport``) and fetches as many feeds at once as
+the open-file limit allows (``within_open_files``), raising that limit first when it can.
+
+The hosts are ports of 127.0.0.1 (one connection pool per scheme, host and port); the fetching
+runs in a child process whose open-file limit the test sets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from blog_carnival.fetch import (
+    FILES_BESIDES,
+    FILES_PER_REQUEST,
+    IDLE_HOSTS,
+    FetchSettings,
+    GuardedBackend,
+    PerHostTransport,
+    concurrency_within,
+    files_needed,
+)
+from blog_carnival.netpolicy import AddressPolicy
+
+ROOT = Path(__file__).resolve().parent.parent
+FEED = (
+    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>A blog</title>'
+    b"<item><title>A post</title><link>http://127.0.0.1/post</link></item></channel></rss>"
+)
+
+
+class ManyPorts:
+    """One tiny HTTP/1.1 server (keep-alive, a feed for every path) listening on ``count``
+    ports of 127.0.0.1, in a thread of its own; counts the connections it accepted."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.ports: list[int] = []
+        self.accepted = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ManyPorts:
+        self._thread.start()
+        assert self._ready.wait(30), "the servers did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}/feed.xml" for port in self.ports]
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        servers = [
+            self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+            for _ in range(self.count)
+        ]
+        self.ports = [s.sockets[0].getsockname()[1] for s in servers]
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            for server in servers:
+                server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            while (await reader.readuntil(b"\r\n\r\n")).startswith(b"GET "):
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(FEED), FEED)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture(scope="module")
+def many_ports() -> Iterator[ManyPorts]:
+    with ManyPorts(300) as server:
+        yield server
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, logging, resource, sys
+    sys.path.insert(0, sys.argv[1])
+    soft, hard, cache, urls = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from blog_carnival.cache import HttpCache
+    from blog_carnival.fetch import Fetcher, FetchSettings
+    settings = FetchSettings(allowed_private_hosts=frozenset({"127.0.0.1"}), timeout=10)
+    with Fetcher(settings, HttpCache(cache)) as fetcher:
+        results = fetcher.fetch_all(urls)
+        print(json.dumps({
+            "errors": sorted({r.error for r in results.values() if r.error}),
+            "ok": sum(r.ok for r in results.values()),
+            "concurrency": fetcher.settings.concurrency,
+            "limit": resource.getrlimit(resource.RLIMIT_NOFILE),
+        }))
+    """
+)
+
+
+def fetch_in_child(urls: list[str], soft: int, hard: int, tmp: Path) -> tuple[dict, str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROOT / "plugins"), str(soft), str(hard), str(tmp), *urls],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), proc.stderr
+
+
+def test_more_hosts_than_open_files_are_all_fetched(many_ports: ManyPorts, tmp_path: Path):
+    """macOS's default limit, 256 files, fixed (the hard limit too): 300 hosts are fetched,
+    each once, every one whole, and the cache written for each. Before the idle hosts were
+    bounded, every host kept its connection open and the fetch ran out of files."""
+    urls = many_ports.urls()
+    assert len(urls) > 256
+    before = many_ports.accepted
+    outcome, log = fetch_in_child(urls, 256, 256, tmp_path / "cache")
+    assert outcome["errors"] == []
+    assert outcome["ok"] == len(urls)
+    assert many_ports.accepted - before == len(urls)  # one connection per host, no retries
+    assert len(list((tmp_path / "cache").glob("*.http"))) == len(urls)
+    # The limit could not be raised: fewer at once, said once, with the way out.
+    expected = (256 - FILES_BESIDES - 4 * IDLE_HOSTS) // FILES_PER_REQUEST
+    assert outcome["concurrency"] == expected
+    assert log.count("ulimit -n") == 1
+    assert f"fetching {expected} at once instead" in log
+    assert f"raise the limit to {files_needed(FetchSettings())}" in log
+
+
+def test_a_low_soft_limit_is_raised_within_the_hard_one(many_ports: ManyPorts, tmp_path: Path):
+    """A soft limit of 256 under a hard one of 4,096 is raised to what the default
+    concurrency needs: nothing is slowed down, nothing is logged."""
+    outcome, log = fetch_in_child(many_ports.urls(), 256, 4096, tmp_path / "cache")
+    assert outcome["errors"] == []
+    assert outcome["ok"] == len(many_ports.urls())
+    assert outcome["concurrency"] == FetchSettings().concurrency
+    assert outcome["limit"] == [files_needed(FetchSettings()), 4096]
+    assert "ulimit" not in log
+
+
+# -- the arithmetic ------------------------------------------------------------------------------
+
+
+def test_the_default_concurrency_fits_in_linux_default_limit():
+    """1,024 open files, most Linux systems' default: no need to raise it for the defaults."""
+    assert files_needed(FetchSettings()) <= 1024
+    assert concurrency_within(FetchSettings(), 1024) == FetchSettings().concurrency
+
+
+@pytest.mark.parametrize(
+    ("open_files", "expected"),
+    [
+        (10**6, 200),  # plenty
+        (FILES_BESIDES + 4 * IDLE_HOSTS + 3 * 200, 200),  # exactly enough
+        (FILES_BESIDES + 4 * IDLE_HOSTS + 3 * 200 - 1, 199),  # one file short
+        (FILES_BESIDES + 4 * IDLE_HOSTS + 30, 10),
+        (FILES_BESIDES + 4 * IDLE_HOSTS, 1),  # nothing spare: one at a time, never none
+        (16, 1),
+    ],
+)
+def test_concurrency_within(open_files: int, expected: int):
+    assert concurrency_within(replace(FetchSettings(), concurrency=200), open_files) == expected
+
+
+# -- idle hosts are bounded, the least recently used closed first -------------------------------
+
+
+def transport(idle_hosts: int) -> PerHostTransport:
+    backend = GuardedBackend(AddressPolicy(frozenset({"127.0.0.1"})))
+    return PerHostTransport(backend, per_host=4, idle_hosts=idle_hosts)
+
+
+def url(port: int) -> httpx.URL:
+    return httpx.URL(f"http://127.0.0.1:{port}/feed.xml")
+
+
+def test_the_pools_of_the_least_recently_used_idle_hosts_are_closed():
+    hosts = transport(idle_hosts=2)
+    leased = {port: hosts.lease(url(port)) for port in (1, 2, 3)}
+    for port in (2, 1, 3):  # 2 is idle first, then 1, then 3
+        leased[port][1]()
+    assert hosts.lease(url(1))[0] is leased[1][0]  # kept (and now under way again)
+    assert hosts.lease(url(3))[0] is leased[3][0]
+    assert hosts.lease(url(2))[0] is not leased[2][0]  # closed: a new pool
+    hosts.close()
+
+
+def test_a_host_with_a_request_under_way_is_never_closed():
+    hosts = transport(idle_hosts=0)
+    pool, release = hosts.lease(url(1))
+    _, other = hosts.lease(url(2))
+    other()  # host 2 idle, beyond the bound: closed
+    assert hosts.lease(url(1))[0] is pool  # host 1 still had a request under way
+    release()
+    hosts.close()
+
+
+def test_a_lease_given_back_twice_counts_once():
+    hosts = transport(idle_hosts=0)
+    first, release_first = hosts.lease(url(1))
+    _, release_second = hosts.lease(url(1))
+    release_first()
+    release_first()  # a second call changes nothing: the second request is still under way
+    assert hosts.lease(url(1))[0] is first
+    release_second()
+    hosts.close()
