@@ -13,16 +13,19 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
+from blog_carnival.cache import HttpCache
 from blog_carnival.fetch import (
     FILES_BESIDES,
     FILES_PER_REQUEST,
-    IDLE_HOSTS,
+    IDLE_CONNECTIONS,
+    Fetcher,
     FetchSettings,
     GuardedBackend,
     PerHostTransport,
@@ -46,6 +49,7 @@ class ManyPorts:
         self.count = count
         self.ports: list[int] = []
         self.accepted = 0
+        self.open = 0  # connections not closed yet
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -78,6 +82,7 @@ class ManyPorts:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        self.open += 1
         try:
             while (await reader.readuntil(b"\r\n\r\n")).startswith(b"GET "):
                 writer.write(
@@ -88,6 +93,7 @@ class ManyPorts:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             pass
         finally:
+            self.open -= 1
             writer.close()
 
 
@@ -143,7 +149,7 @@ def test_more_hosts_than_open_files_are_all_fetched(many_ports: ManyPorts, tmp_p
     assert many_ports.accepted - before == len(urls)  # one connection per host, no retries
     assert len(list((tmp_path / "cache").glob("*.http"))) == len(urls)
     # The limit could not be raised: fewer at once, said once, with the way out.
-    expected = (256 - FILES_BESIDES - 4 * IDLE_HOSTS) // FILES_PER_REQUEST
+    expected = (256 - FILES_BESIDES - IDLE_CONNECTIONS) // FILES_PER_REQUEST
     assert outcome["concurrency"] == expected
     assert log.count("ulimit -n") == 1
     assert f"fetching {expected} at once instead" in log
@@ -174,10 +180,10 @@ def test_the_default_concurrency_fits_in_linux_default_limit():
     ("open_files", "expected"),
     [
         (10**6, 200),  # plenty
-        (FILES_BESIDES + 4 * IDLE_HOSTS + 3 * 200, 200),  # exactly enough
-        (FILES_BESIDES + 4 * IDLE_HOSTS + 3 * 200 - 1, 199),  # one file short
-        (FILES_BESIDES + 4 * IDLE_HOSTS + 30, 10),
-        (FILES_BESIDES + 4 * IDLE_HOSTS, 1),  # nothing spare: one at a time, never none
+        (FILES_BESIDES + IDLE_CONNECTIONS + 3 * 200, 200),  # exactly enough
+        (FILES_BESIDES + IDLE_CONNECTIONS + 3 * 200 - 1, 199),  # one file short
+        (FILES_BESIDES + IDLE_CONNECTIONS + 30, 10),
+        (FILES_BESIDES + IDLE_CONNECTIONS, 1),  # nothing spare: one at a time, never none
         (16, 1),
     ],
 )
@@ -185,45 +191,88 @@ def test_concurrency_within(open_files: int, expected: int):
     assert concurrency_within(replace(FetchSettings(), concurrency=200), open_files) == expected
 
 
-# -- idle hosts are bounded, the least recently used closed first -------------------------------
+# -- open connections are bounded: finished hosts closed, then the least recently used -----------
 
 
-def transport(idle_hosts: int) -> PerHostTransport:
-    backend = GuardedBackend(AddressPolicy(frozenset({"127.0.0.1"})))
-    return PerHostTransport(backend, per_host=4, idle_hosts=idle_hosts)
+class Pools:
+    """A PerHostTransport on a real server, each request sent and its answer read as the
+    fetcher does, the answer's connection given back to its host's pool."""
+
+    def __init__(self, server: ManyPorts, idle_connections: int) -> None:
+        backend = GuardedBackend(AddressPolicy(frozenset({"127.0.0.1"})))
+        self.transport = PerHostTransport(backend, per_host=4, idle_connections=idle_connections)
+        self.server = server
+
+    def url(self, i: int) -> str:
+        return self.server.urls()[i]
+
+    def get(self, i: int) -> object:
+        """Fetch host i's feed; the pool it went through."""
+        pool, release = self.transport.lease(httpx.URL(self.url(i)))
+        try:
+            with pool.stream("GET", self.url(i)) as answer:
+                assert answer.read() == FEED
+        finally:
+            release()
+        return pool
 
 
-def url(port: int) -> httpx.URL:
-    return httpx.URL(f"http://127.0.0.1:{port}/feed.xml")
+def test_the_least_recently_used_idle_hosts_are_closed_first(many_ports: ManyPorts):
+    pools = Pools(many_ports, idle_connections=2)
+    first = {i: pools.get(i) for i in (0, 1, 2)}  # host 0 is the least recently used
+    assert pools.get(1) is first[1]  # kept: the connection is reused
+    assert pools.get(2) is first[2]
+    assert pools.get(0) is not first[0]  # closed when host 2 went idle: a new pool
+    pools.transport.close()
 
 
-def test_the_pools_of_the_least_recently_used_idle_hosts_are_closed():
-    hosts = transport(idle_hosts=2)
-    leased = {port: hosts.lease(url(port)) for port in (1, 2, 3)}
-    for port in (2, 1, 3):  # 2 is idle first, then 1, then 3
-        leased[port][1]()
-    assert hosts.lease(url(1))[0] is leased[1][0]  # kept (and now under way again)
-    assert hosts.lease(url(3))[0] is leased[3][0]
-    assert hosts.lease(url(2))[0] is not leased[2][0]  # closed: a new pool
-    hosts.close()
-
-
-def test_a_host_with_a_request_under_way_is_never_closed():
-    hosts = transport(idle_hosts=0)
-    pool, release = hosts.lease(url(1))
-    _, other = hosts.lease(url(2))
-    other()  # host 2 idle, beyond the bound: closed
-    assert hosts.lease(url(1))[0] is pool  # host 1 still had a request under way
+def test_a_host_with_a_request_under_way_is_never_closed(many_ports: ManyPorts):
+    pools = Pools(many_ports, idle_connections=0)
+    busy, release = pools.transport.lease(httpx.URL(pools.url(0)))
+    pools.get(1)  # idle beyond the bound: closed; host 0 is not idle
+    assert pools.transport.lease(httpx.URL(pools.url(0)))[0] is busy
     release()
-    hosts.close()
+    pools.transport.close()
 
 
-def test_a_lease_given_back_twice_counts_once():
-    hosts = transport(idle_hosts=0)
-    first, release_first = hosts.lease(url(1))
-    _, release_second = hosts.lease(url(1))
+def test_a_lease_given_back_twice_counts_once(many_ports: ManyPorts):
+    pools = Pools(many_ports, idle_connections=0)
+    first, release_first = pools.transport.lease(httpx.URL(pools.url(0)))
+    _, release_second = pools.transport.lease(httpx.URL(pools.url(0)))
     release_first()
-    release_first()  # a second call changes nothing: the second request is still under way
-    assert hosts.lease(url(1))[0] is first
+    release_first()  # changes nothing: the second request is still under way
+    assert pools.transport.lease(httpx.URL(pools.url(0)))[0] is first
     release_second()
-    hosts.close()
+    pools.transport.close()
+
+
+def test_a_retired_host_is_closed_once_idle(many_ports: ManyPorts):
+    pools = Pools(many_ports, idle_connections=100)
+    kept = pools.get(0)
+    retired = pools.get(1)
+    busy, release = pools.transport.lease(httpx.URL(pools.url(2)))
+    pools.transport.retire(pools.url(1))
+    pools.transport.retire(pools.url(2))  # under way: closed when given back
+    assert pools.get(0) is kept
+    assert pools.get(1) is not retired
+    release()
+    assert pools.transport.lease(httpx.URL(pools.url(2)))[0] is not busy
+    pools.transport.close()
+
+
+def test_fetch_each_closes_each_host_when_its_last_url_is_done(many_ports: ManyPorts, tmp_path):
+    """Three URLs on each of 20 hosts: while a host has URLs left its connection is reused
+    (one connection per host in all), and none is left open at the end."""
+    urls = [f"{u}?n={n}" for u in many_ports.urls()[:20] for n in range(3)]
+    before = many_ports.accepted
+    settings = FetchSettings(allowed_private_hosts=frozenset({"127.0.0.1"}), per_host=1)
+    with Fetcher(settings, HttpCache(tmp_path)) as fetcher:
+        results = fetcher.fetch_all(urls)
+        assert all(r.ok for r in results.values())
+        assert many_ports.accepted - before == 20
+        # The server sees each connection closed (a generous bound: only a hang fails it).
+        waited = 0.0
+        while many_ports.open and waited < 30:
+            time.sleep(0.05)
+            waited += 0.05
+        assert many_ports.open == 0

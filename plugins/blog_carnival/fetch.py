@@ -81,10 +81,10 @@ ACCEPT_ENCODING = "gzip, deflate"
 DECODE_CHUNK = 64 * KiB  # most bytes one inflate step may produce
 DRAIN_BYTES = 64 * KiB  # an unused answer body up to this size is read to keep its connection
 DRAIN_SECONDS = 1.0  # ... if it arrives within this time
-# Hosts whose open connections are kept while no request to them is under way (each has up
-# to per_host): enough for the hosts a fetch takes turns between, few enough that a carnival
-# of thousands of hosts does not hold a socket open for each of them (PerHostTransport).
-IDLE_HOSTS = 32
+# Connections kept open to hosts while no request to them is under way, for their next
+# requests (PerHostTransport): a carnival of thousands of hosts must not hold a socket open
+# for each of them.
+IDLE_CONNECTIONS = 128
 
 
 @dataclass(frozen=True)
@@ -155,8 +155,7 @@ FILES_PER_REQUEST = 3
 
 def files_needed(settings: FetchSettings) -> int:
     """The open files a fetcher with ``settings`` may hold at once, at most."""
-    idle = settings.per_host * IDLE_HOSTS  # connections kept for hosts between requests
-    return FILES_BESIDES + FILES_PER_REQUEST * settings.concurrency + idle
+    return FILES_BESIDES + FILES_PER_REQUEST * settings.concurrency + IDLE_CONNECTIONS
 
 
 def concurrency_within(settings: FetchSettings, open_files: int) -> int:
@@ -164,7 +163,7 @@ def concurrency_within(settings: FetchSettings, open_files: int) -> int:
     when it all fits, else as many requests as the files left for requests allow."""
     if open_files >= files_needed(settings):
         return settings.concurrency
-    spare = open_files - FILES_BESIDES - settings.per_host * IDLE_HOSTS
+    spare = open_files - FILES_BESIDES - IDLE_CONNECTIONS
     return max(1, min(settings.concurrency, spare // FILES_PER_REQUEST))
 
 
@@ -357,12 +356,14 @@ class PerHostTransport(httpx.BaseTransport):
     pool. Connections are only ever reused within a host, so one pool per host loses
     nothing. The TLS context (loading CA certificates is slow) is built once and shared.
 
-    A pool is leased for each request (``lease``) and given back when its answer is closed.
-    The pools of at most ``idle_hosts`` hosts with no request under way are kept, with their
-    connections open for the host's next request; the host least recently used beyond
-    that is closed. Without the bound every host of a carnival kept a connection open to
-    the end of the run: 2,000 feeds on as many hosts ran out of the process's open files
-    (1,024 by default on most Linux systems), and cache files then failed to open too.
+    Open connections are bounded as well as busy ones. A pool is leased for each request
+    (``lease``) and given back when its answer is closed. A host the caller has no more
+    requests for is closed as soon as it is idle (``retire``); of the other idle hosts, the
+    connections of at most ``idle_connections`` are kept open for the hosts' next requests,
+    the least recently used host beyond that closed. Without this every host of a carnival
+    kept its connections open to the end of the run: 2,000 feeds on as many hosts ran out of
+    the process's open files (1,024 by default on most Linux systems), and fetches and cache
+    files failed with "Too many open files".
     """
 
     def __init__(
@@ -372,7 +373,7 @@ class PerHostTransport(httpx.BaseTransport):
         per_host: int,
         keepalive_expiry: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
-        idle_hosts: int = IDLE_HOSTS,
+        idle_connections: int = IDLE_CONNECTIONS,
     ) -> None:
         self._backend = backend
         self._limits = httpx.Limits(
@@ -383,10 +384,17 @@ class PerHostTransport(httpx.BaseTransport):
         Key = tuple[bytes, bytes, int | None]
         self._pools: dict[Key, GuardedTransport] = {}
         self._users: dict[Key, int] = {}  # requests under way, by pool
-        self._idle: OrderedDict[Key, None] = OrderedDict()  # pools without, oldest first
-        self._idle_hosts = max(0, idle_hosts)
+        # Pools with none, oldest first, with the connections each holds open.
+        self._idle: OrderedDict[Key, int] = OrderedDict()
+        self._idle_open = 0  # their sum
+        self._idle_connections = max(0, idle_connections)
+        self._retired: set[Key] = set()  # to close once idle: nothing more is asked of them
         self._lock = threading.Lock()
         self._ssl: ssl.SSLContext | None = ssl_context
+
+    @staticmethod
+    def _key(url: httpx.URL) -> tuple[bytes, bytes, int | None]:
+        return (url.raw_scheme, url.raw_host, url.port)
 
     def lease(self, url: httpx.URL) -> tuple[httpcore.ConnectionPool, Callable[[], None]]:
         """The httpcore pool of ``url``'s scheme, host and port, and the function to call
@@ -395,7 +403,7 @@ class PerHostTransport(httpx.BaseTransport):
         return pool._pool, release
 
     def _lease(self, url: httpx.URL) -> tuple[GuardedTransport, Callable[[], None]]:
-        key = (url.raw_scheme, url.raw_host, url.port)
+        key = self._key(url)
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
@@ -405,8 +413,26 @@ class PerHostTransport(httpx.BaseTransport):
                     self._backend, limits=self._limits, ssl_context=self._ssl
                 )
             self._users[key] = self._users.get(key, 0) + 1
-            self._idle.pop(key, None)
+            self._idle_open -= self._idle.pop(key, 0)
+            self._retired.discard(key)
         return pool, _once(functools.partial(self._release, key))
+
+    def retire(self, url: str) -> None:
+        """Nothing more will be asked of ``url``'s host for now: close its connections once
+        no request to it is under way (at once if none is). Asked again later, it connects
+        again."""
+        try:
+            key = self._key(httpx.URL(url))
+        except (httpx.InvalidURL, ValueError, TypeError):
+            return
+        with self._lock:
+            if key not in self._pools:
+                return
+            self._retired.add(key)
+            if key in self._users:
+                return
+            closing = self._close_locked(key)
+        closing.close()
 
     def _release(self, key: tuple[bytes, bytes, int | None]) -> None:
         closing = []
@@ -414,13 +440,23 @@ class PerHostTransport(httpx.BaseTransport):
             users = self._users.pop(key, 1) - 1
             if users:
                 self._users[key] = users
+            elif key in self._retired:
+                closing.append(self._close_locked(key))
             elif key in self._pools:
-                self._idle[key] = None
-                while len(self._idle) > self._idle_hosts:
-                    oldest, _ = self._idle.popitem(last=False)
-                    closing.append(self._pools.pop(oldest))
+                held = len(self._pools[key]._pool.connections)
+                self._idle[key] = held
+                self._idle_open += held
+                while self._idle_open > self._idle_connections:
+                    oldest = next(iter(self._idle))
+                    closing.append(self._close_locked(oldest))
         for pool in closing:  # no request under way on it: nothing is cut short
             pool.close()
+
+    def _close_locked(self, key: tuple[bytes, bytes, int | None]) -> GuardedTransport:
+        """Forget the idle pool of ``key`` (the caller closes it, outside the lock)."""
+        self._idle_open -= self._idle.pop(key, 0)
+        self._retired.discard(key)
+        return self._pools.pop(key)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         pool, release = self._lease(request.url)
@@ -441,6 +477,8 @@ class PerHostTransport(httpx.BaseTransport):
             pools, self._pools = list(self._pools.values()), {}
             self._users.clear()
             self._idle.clear()
+            self._idle_open = 0
+            self._retired.clear()
         for pool in pools:
             pool.close()
 
@@ -680,8 +718,9 @@ class Fetcher(Closing):
         A request's slot (of its host, and of ``concurrency``) is freed as soon as its answer
         is in, before ``after`` reads it: the next request goes out while this one is read
         (reading happens on extra threads, up to ``concurrency`` more), so a host's rounds
-        are not also waiting on the reading. Closing the iterator early cancels what has not
-        started.
+        are not also waiting on the reading. When a host's last URL is done, its connections
+        are closed (``PerHostTransport.retire``). Closing the iterator early cancels what has
+        not started.
 
         A URL the cache answers with no request (``answers_from_cache``: offline, or a stored
         response still fresh) is fetched and handed to ``after`` right here, in the calling
@@ -703,6 +742,8 @@ class Fetcher(Closing):
         busy: dict[str, int] = dict.fromkeys(queues, 0)
         limit, most = self.settings.per_host, self.settings.concurrency
         pool = self._workers()
+        transport = self._transport
+        retire = transport.retire if isinstance(transport, PerHostTransport) else None
         lock = threading.RLock()  # a callback may run at once, in the thread that launched
         arrived: queue.SimpleQueue[Future[FetchResult]] = queue.SimpleQueue()
         running: set[Future[FetchResult]] = set()  # not done yet (fetching or being read)
@@ -721,19 +762,23 @@ class Fetcher(Closing):
                 passed = 0
                 busy[host] += 1
                 fetching += 1
-                done = functools.partial(fetched, host)
-                future = pool.submit(self._fetch_then, queues[host].popleft(), after, done)
+                url = queues[host].popleft()
+                done = functools.partial(fetched, host, url)
+                future = pool.submit(self._fetch_then, url, after, done)
                 running.add(future)
                 if queues[host]:
                     turn.append(host)
                 future.add_done_callback(finished)
 
-        def fetched(host: str) -> None:
+        def fetched(host: str, url: str) -> None:
             nonlocal fetching
             with lock:
                 busy[host] -= 1
                 fetching -= 1
+                last = not busy[host] and not queues[host]
                 launch()
+            if last and retire is not None:  # its connections are not kept for nothing
+                retire(url)
 
         def finished(future: Future[FetchResult]) -> None:
             nonlocal fetching
