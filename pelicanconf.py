@@ -102,7 +102,7 @@ CARNIVAL_OFFLINE = os.environ.get("CARNIVAL_OFFLINE", "") not in ("", "0", "fals
 CARNIVAL_STRICT = os.environ.get("CARNIVAL_STRICT", "") not in ("", "0", "false")
 CARNIVAL_TIMEOUT = 10
 CARNIVAL_MAX_BYTES = 10 * 1024 * 1024
-CARNIVAL_CONCURRENCY = 100
+CARNIVAL_CONCURRENCY = 200
 CARNIVAL_USER_AGENT = "WarmIntroductionCarnival/1.0 (+https://warm-introduction.example/carnival/)"
 CARNIVAL_ALLOWED_PRIVATE_HOSTS = []
 # Our theme places the entry note itself (article.html) and styles the carnival in style.css.

@@ -21,7 +21,7 @@ and system time of the build and of the workers it joined: on a machine whose sp
 it says more steadily than the seconds where the time goes.
 
 Usage: python bench/carnival_bench.py [--feeds 200,2000] [--hosts 20,50] [--latency 0.2]
-       [--runs 3] [--per-host 4] [--concurrency 100] [--posts 0]
+       [--runs 3] [--per-host 4] [--concurrency N (the plugin's default)] [--posts 0]
 With --posts N the site is the project with N generated posts added (bench/site_bench.py), its
 content cache kept between builds as a host's is: the feeds are fetched while Pelican reads
 the posts, so on a large site much of their time is hidden.
@@ -49,6 +49,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "plugins"))
+from blog_carnival.fetch import FetchSettings  # noqa: E402
 from feed_server import TAG, feed_url, host_of  # noqa: E402
 
 TODAY = "2026-12-01"  # the edition's date is behind it: a roundup, not a call
@@ -331,7 +333,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--per-host", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=FetchSettings().concurrency)
     parser.add_argument(
         "--posts",
         type=int,

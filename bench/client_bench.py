@@ -21,7 +21,7 @@ of this process: every thread) per request. Only "ours" applies the fetch policy
 guard, caps, cache, redirects by hand); the others show what the transport alone costs.
 
 Usage: python bench/client_bench.py [--feeds 2000] [--hosts 50] [--latency 0.2]
-       [--per-host 4] [--concurrency 100]
+       [--per-host 4] [--concurrency N (the plugin's default)]
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--per-host", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=FetchSettings().concurrency)
     args = parser.parse_args()
     farm = FarmProcess(args.feeds, args.hosts, args.latency)
     rows: list[tuple[str, tuple[float, float, list[int]] | str]] = []
