@@ -293,3 +293,45 @@ def test_workers_end_when_the_build_is_killed(tmp_path: Path) -> None:
         assert [pid for pid in pids if not gone(pid)] == []
     finally:
         proc.kill()
+
+
+MAIN_SCRIPT = """
+import os, sys
+sys.path.insert(0, {plugins!r})
+if __name__ == "__mp_main__":  # a worker runs this script again
+    with open({marker!r}, "a") as marker:
+        marker.write("ran in a worker\\n")
+import multiprocessing
+from blog_carnival.parsepool import spawn_pool
+
+def other_process():
+    return 1
+
+if __name__ == "__main__":
+    with spawn_pool(2) as pool:
+        print(sorted({{pool.submit(os.getpid).result() for _ in range(8)}}))
+    # Processes that are not ours are prepared as multiprocessing always does.
+    process = multiprocessing.get_context("spawn").Process(target=other_process)
+    process.start()
+    process.join()
+"""
+
+
+def test_workers_do_not_run_the_main_script_again(tmp_path: Path) -> None:
+    """Under the ``pelican`` command the main module is its script, which imports the whole
+    of Pelican: a spawned worker ran it again (0.3 s of CPU each) though nothing it is sent
+    comes from there. Other spawned processes still run it, as multiprocessing intends."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    marker = tmp_path / "marker"
+    script = tmp_path / "main_script.py"
+    script.write_text(MAIN_SCRIPT.format(plugins=str(ROOT / "plugins"), marker=str(marker)))
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("[")  # the workers ran the tasks
+    assert marker.read_text() == "ran in a worker\n"  # once: the process that is not ours
