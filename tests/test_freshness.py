@@ -263,6 +263,21 @@ def test_a_retry_after_hold_is_still_honoured(server, cache, clock) -> None:
     assert asked(server) == 3
 
 
+def test_a_fresh_copy_is_used_while_a_retry_after_holds(server, cache, clock) -> None:
+    """A --refresh meets a 429: the stored copy, still fresh for a day, is what the next
+    plain build uses, with no request and no error (a fresh response needs no server, RFC
+    9111 section 4.2); a --refresh still honours the hold."""
+    url = feed(server, clock, **{"Cache-Control": "max-age=86400"})
+    fetch(cache, url)
+    feed(server, clock, status=429, **{"Retry-After": "3600"})
+    assert fetch(cache, url, refresh=True).error.startswith("HTTP 429")
+    clock.advance(60)
+    again = fetch(cache, url)
+    assert again.ok and again.body == FEED and again.from_cache and again.error is None
+    assert fetch(cache, url, refresh=True).error.startswith("skipped: the server asked")
+    assert asked(server) == 2
+
+
 def test_a_clock_set_back_makes_entries_stale(server, cache, clock) -> None:
     url = feed(server, clock, **{"Cache-Control": "max-age=600"})
     fetch(cache, url)

@@ -900,29 +900,27 @@ class Fetcher(Closing):
         return FetchResult(url, str(current), status, headers, body=body, error=error)
 
     def _fetch(self, url: str, durable: bool, cache: HttpCache | None) -> FetchResult:
+        s = self.settings
+        cached = cache.get(url) if cache is not None else None
+        if cached is not None and (
+            s.offline or (not s.refresh and cache.is_fresh(cached, s.max_freshness))
+        ):
+            # Offline, or fresh (RFC 9111 section 4.2): used without a request, so the checks
+            # a request needs (the URL's, a Retry-After's) do not apply: a rebuild inside the
+            # feeds' freshness answers each from its file alone.
+            return _from_cache(url, cached, status=cached.status, not_modified=False)
         parsed, problem = _checked(url)
         if parsed is None:
             return FetchResult(url=url, error=problem)
-        s = self.settings
-        cached = cache.get(url) if cache is not None else None
+        if s.offline:
+            return FetchResult(url=url, error="offline: not in cache")
         held = cache.held_until(url) if cache is not None else None
-        if held is not None and not s.offline:
+        if held is not None:
             # The server asked us (Retry-After) to stay away: skip it, never sleep.
             until = datetime.fromtimestamp(held, UTC).strftime("%Y-%m-%d %H:%M UTC")
             return FetchResult(
                 url=url, error=f"skipped: the server asked to wait until {until} (Retry-After)"
             )
-        if s.offline:
-            if cached is None:
-                return FetchResult(url=url, error="offline: not in cache")
-            return _from_cache(url, cached, status=cached.status, not_modified=False)
-        if (
-            cache is not None
-            and cached is not None
-            and not s.refresh
-            and cache.is_fresh(cached, s.max_freshness)
-        ):  # fresh (RFC 9111 section 4.2): used without a request
-            return _from_cache(url, cached, status=cached.status, not_modified=False)
         return self._fetch_network(url, parsed, cached, durable, cache)
 
     def _slot(self, target: httpx.URL) -> threading.BoundedSemaphore:
