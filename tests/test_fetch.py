@@ -68,8 +68,12 @@ def no_dns(host: str, port: int) -> list[str]:
         ("gopher://example.com/1", "gopher"),
     ],
 )
-def test_other_schemes_are_refused_without_io(make_fetcher: Make, url: str, scheme: str) -> None:
-    result = make_fetcher(resolver=no_dns).fetch(url)
+@pytest.mark.parametrize("cached", [False, True], ids=["no cache", "cache"])
+def test_other_schemes_are_refused_without_io(
+    make_fetcher: Make, tmp_path, url: str, scheme: str, cached: bool
+) -> None:
+    cache = HttpCache(tmp_path / "http") if cached else None
+    result = make_fetcher(cache, resolver=no_dns).fetch(url)
     assert result.error == f"refused scheme '{scheme}'"
     assert result.body is None and not result.ok
 
@@ -81,8 +85,23 @@ def test_other_schemes_are_refused_without_io(make_fetcher: Make, url: str, sche
         ("http:///feed.xml", "invalid URL (no host)"),
     ],
 )
-def test_urls_without_scheme_or_host_are_refused(make_fetcher: Make, url: str, error: str) -> None:
-    assert make_fetcher(resolver=no_dns).fetch(url).error == error
+@pytest.mark.parametrize("cached", [False, True], ids=["no cache", "cache"])
+def test_urls_without_scheme_or_host_are_refused(
+    make_fetcher: Make, tmp_path, url: str, error: str, cached: bool
+) -> None:
+    cache = HttpCache(tmp_path / "http") if cached else None
+    assert make_fetcher(cache, resolver=no_dns).fetch(url).error == error
+
+
+@pytest.mark.parametrize("url", [None, b"http://127.0.0.1/feed.xml", 42])
+@pytest.mark.parametrize("cached", [False, True], ids=["no cache", "cache"])
+def test_a_url_that_is_not_a_string_is_refused(
+    make_fetcher: Make, tmp_path, url: object, cached: bool
+) -> None:
+    """Before anything else, the cache included: a cache file is named by the URL's text."""
+    cache = HttpCache(tmp_path / "http") if cached else None
+    result = make_fetcher(cache, resolver=no_dns).fetch(url)  # type: ignore[arg-type]
+    assert result.error == "invalid URL (not a string)"
 
 
 # -- 2. address policy, at connect time --------------------------------------------------------

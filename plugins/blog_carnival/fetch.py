@@ -901,7 +901,7 @@ class Fetcher(Closing):
 
     def _fetch(self, url: str, durable: bool, cache: HttpCache | None) -> FetchResult:
         s = self.settings
-        cached = cache.get(url) if cache is not None else None
+        cached = cache.get(url) if cache is not None and isinstance(url, str) else None
         if cached is not None and (
             s.offline or (not s.refresh and cache.is_fresh(cached, s.max_freshness))
         ):
