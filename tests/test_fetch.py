@@ -100,8 +100,13 @@ def test_a_url_that_is_not_a_string_is_refused(
 ) -> None:
     """Before anything else, the cache included: a cache file is named by the URL's text."""
     cache = HttpCache(tmp_path / "http") if cached else None
-    result = make_fetcher(cache, resolver=no_dns).fetch(url)  # type: ignore[arg-type]
-    assert result.error == "invalid URL (not a string)"
+    fetcher = make_fetcher(cache, resolver=no_dns)
+    assert fetcher.fetch(url).error == "invalid URL (not a string)"  # type: ignore[arg-type]
+    together = fetcher.fetch_all([url, "ftp://example.com/feed.xml"])  # type: ignore[list-item]
+    assert [r.error for r in together.values()] == [
+        "invalid URL (not a string)",
+        "refused scheme 'ftp'",
+    ]
 
 
 # -- 2. address policy, at connect time --------------------------------------------------------

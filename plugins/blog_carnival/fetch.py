@@ -821,6 +821,8 @@ class Fetcher(Closing):
         its metadata, see ``HttpCache.fresh_on_file``). A hint for where to do the work: the
         fetch itself decides again."""
         s = self.settings
+        if not isinstance(url, str):  # refused by the fetch itself, with its reason
+            return False
         if s.offline:
             return True
         return (
