@@ -491,11 +491,10 @@ class PerHostTransport(httpx.BaseTransport):
 
 def _once(action: Callable[[], None]) -> Callable[[], None]:
     """``action``, run the first time the result is called and never again."""
-    done = threading.Event()
+    first = threading.Lock()
 
     def run() -> None:
-        if not done.is_set():
-            done.set()
+        if first.acquire(blocking=False):  # taken once, never given back
             action()
 
     return run
@@ -902,18 +901,17 @@ class Fetcher(Closing):
         return FetchResult(url, str(current), status, headers, body=body, error=error)
 
     def _fetch(self, url: str, durable: bool, cache: HttpCache | None) -> FetchResult:
-        s = self.settings
-        cached = cache.get(url) if cache is not None and isinstance(url, str) else None
-        if cached is not None and (
-            s.offline or (not s.refresh and cache.is_fresh(cached, s.max_freshness))
-        ):
-            # Offline, or fresh (RFC 9111 section 4.2): used without a request, so the checks
-            # a request needs (the URL's, a Retry-After's) do not apply: a rebuild inside the
-            # feeds' freshness answers each from its file alone.
-            return _from_cache(url, cached, status=cached.status, not_modified=False)
         parsed, problem = _checked(url)
         if parsed is None:
             return FetchResult(url=url, error=problem)
+        s = self.settings
+        cached = cache.get(url) if cache is not None else None
+        if cached is not None and (
+            s.offline or (not s.refresh and cache.is_fresh(cached, s.max_freshness))
+        ):
+            # Offline, or fresh (RFC 9111 section 4.2): used without a request, so a
+            # Retry-After, which is about requests, does not apply.
+            return _from_cache(url, cached, status=cached.status, not_modified=False)
         if s.offline:
             return FetchResult(url=url, error="offline: not in cache")
         held = cache.held_until(url) if cache is not None else None
