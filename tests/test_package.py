@@ -168,3 +168,29 @@ def test_installed_wheel_builds_a_quickstart_site_and_runs_the_command(venv, tmp
         env=CLEAN_ENV,
     )
     assert "003.toml" in made.stdout and (site / "carnival/quick-carnival/003.toml").is_file()
+
+
+WORKER_PROBE = """
+from pelican.plugins.blog_carnival.parsepool import spawn_pool
+
+if __name__ == "__main__":
+    with spawn_pool(1) as pool:
+        before = pool.submit(eval, "sorted(m for m in __import__('sys').modules if m.startswith('pelican'))").result()
+        name = pool.submit(eval, "__import__('pelican').Pelican.__name__").result()
+        after = pool.submit(eval, "'pelican.generators' in __import__('sys').modules").result()
+    print(before, name, after)
+"""
+
+
+def test_installed_workers_run_pelicans_init_only_when_used(venv, tmp_path):
+    """Importing pelican.plugins.blog_carnival in a worker does not run Pelican's __init__
+    (the whole of Pelican, ~0.3 s a worker); a worker that does ask for one of Pelican's
+    names gets the real one."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(WORKER_PROBE)
+    out = run([str(venv / "bin/python"), str(probe)], cwd=tmp_path, env=CLEAN_ENV).stdout
+    before, name, after = out.rsplit(" ", 2)
+    modules = eval(before)  # a list of module names, printed by the probe
+    assert "pelican" in modules and "pelican.plugins.blog_carnival.parsepool" in modules
+    assert not [m for m in modules if m.startswith(("pelican.generators", "pelican.readers"))]
+    assert (name, after.strip()) == ("Pelican", "True")

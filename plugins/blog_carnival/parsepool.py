@@ -302,6 +302,7 @@ def spawn_pool(
 
 
 WORKER_NAME = "carnival-worker"
+WORKER_MAIN = Path(__file__).with_name("workermain.py")  # see workermain.py
 
 
 class _WorkerProcess(multiprocessing.context.SpawnProcess):
@@ -324,7 +325,10 @@ def _without_main(prepare: Callable[[str], dict]) -> Callable[[str], dict]:
     something it is sent was defined there. Nothing ours is, and under the ``pelican``
     command (or ``make html``, which runs it) that script imports the whole of Pelican: each
     worker spent 0.3 s of CPU on it before its first feed. (``python -m pelican`` was
-    already spared: multiprocessing does not run a package's ``__main__`` again.)"""
+    already spared: multiprocessing does not run a package's ``__main__`` again.)
+
+    Installed as ``pelican.plugins.blog_carnival``, the workers' main module is
+    ``workermain.py`` instead: it spares them Pelican's ``__init__`` the same way."""
 
     @functools.wraps(prepare)
     def preparation_data(name: str) -> dict:
@@ -332,6 +336,8 @@ def _without_main(prepare: Callable[[str], dict]) -> Callable[[str], dict]:
         if name.startswith(WORKER_NAME):
             data.pop("init_main_from_name", None)
             data.pop("init_main_from_path", None)
+            if __package__.partition(".")[0] == "pelican":
+                data["init_main_from_path"] = str(WORKER_MAIN)
         return data
 
     preparation_data.skips_main_for_workers = True  # type: ignore[attr-defined]
