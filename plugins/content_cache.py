@@ -28,9 +28,13 @@ import re
 import shutil
 from collections.abc import Mapping
 
-from blog_carnival.textutil import write_atomic
 from pelican import signals
 from pelican.cache import FileDataCacher
+
+try:
+    from blog_carnival.textutil import write_atomic
+except ImportError:  # the carnival is installed (pip): Pelican loads that copy, not plugins/'
+    from pelican.plugins.blog_carnival.textutil import write_atomic
 
 logger = logging.getLogger(__name__)
 

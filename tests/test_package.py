@@ -194,3 +194,21 @@ def test_installed_workers_run_pelicans_init_only_when_used(venv, tmp_path):
     assert "pelican" in modules and "pelican.plugins.blog_carnival.parsepool" in modules
     assert not [m for m in modules if m.startswith(("pelican.generators", "pelican.readers"))]
     assert (name, after.strip()) == ("Pelican", "True")
+
+
+def test_this_sites_plugins_load_beside_the_installed_carnival(venv):
+    """With the wheel installed, Pelican loads `blog_carnival` from site-packages (a
+    namespace plugin wins over PLUGIN_PATHS); the site's own plugins that use the carnival's
+    helpers still load, with the installed copy's."""
+    code = (
+        "from pelican.plugins._utils import load_plugins\n"
+        f"plugins = load_plugins({{'PLUGINS': ['blog_carnival', 'content_cache'], "
+        f"'PLUGIN_PATHS': [{str(ROOT / 'plugins')!r}]}})\n"
+        "print(*[p.__name__ for p in plugins], plugins[1].write_atomic.__module__)\n"
+    )
+    out = run([str(venv / "bin/python"), "-c", code], env=CLEAN_ENV).stdout.split()
+    assert out == [
+        "pelican.plugins.blog_carnival",
+        "content_cache",
+        "pelican.plugins.blog_carnival.textutil",
+    ]
