@@ -4,6 +4,8 @@ host writes reaches the page unescaped, whatever the site's autoescape setting."
 
 from __future__ import annotations
 
+import gzip
+import pickle
 import re
 import subprocess
 import sys
@@ -153,3 +155,32 @@ def test_our_own_theme_overrides_every_plugin_page_template():
     pages = {"roundup.html", "call.html", "carnival_index.html", "carnivals.html"}
     assert pages <= plugin and pages <= ours
     assert not re.search(r"carnival_base", (ROOT / "theme/templates/roundup.html").read_text())
+
+
+def test_pelicans_content_cache_works_with_the_plugin(server, tmp_path):
+    """Pelican pickles the Tag, Category and Author objects its readers make into its content
+    cache, and each keeps the settings, where the plugin's per-build state lives: that state
+    must not stop the cache from being saved (the save used to fail on it midway, leaving a
+    cut-short file that made the next build crash)."""
+    write_site(
+        tmp_path,
+        feed_url=server.url("coffee-and-careers.example", "/feed.xml"),
+        post_url=server.url("coffee-and-careers.example", POST),
+        plugin_path=str(ROOT / "plugins"),
+        extra_settings="CACHE_CONTENT = True\nLOAD_CONTENT_CACHE = True\n",
+    )
+    (tmp_path / "content/posts/tagged.md").write_text(
+        "Title: Tagged\nDate: 2026-02-01 10:00\nTags: careers\nCategory: advice\n"
+        "Author: A. Writer\n\nA post whose tags, category and author are Pelican objects.\n"
+    )
+    first = build(tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Could not save cache" not in first.stdout + first.stderr
+    with gzip.open(tmp_path / "cache/ArticlesGenerator-Readers", "rb") as handle:
+        cached = pickle.load(handle)  # GZIP_CACHE is Pelican's default
+    assert any(str(path).endswith("tagged.md") for path in cached)
+    again = build(tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Could not save cache" not in again.stdout + again.stderr
+    page = read(tmp_path / "output", "carnival/quick-carnival/2/index.html")
+    assert "roundup-entry" in page

@@ -71,6 +71,12 @@ class BuildState:
     pending: Future | None = None  # the editions being resolved while Pelican reads posts
     showing: ExitStack = field(default_factory=ExitStack)  # the fetch progress bar meanwhile
 
+    def __reduce__(self) -> tuple:
+        """Pickled as None. Pelican's content cache pickles the Tag, Category and Author
+        objects its readers make, and each keeps the settings this state lives in; one
+        build's state (its Jinja environment and articles do not pickle) is not cached."""
+        return (type(None), ())
+
 
 def on_initialized(pelican) -> None:
     """Read settings and carnival files once. A host's mistake stops the build with the
