@@ -76,3 +76,18 @@ def test_nothing_is_deferred_when_imported_already_or_not_found(tmp_path):
         "import pkg\nprint(defer('pkg'), defer('no_such_package_here'), defer('json.decoder'))\n",
     )
     assert out == "None None None"
+
+
+def test_threads_asking_at_once_all_wait_for_the_one_init(tmp_path):
+    pkg = package(tmp_path)
+    (pkg / "__init__.py").write_text(
+        (pkg / "__init__.py").read_text().replace("NAME =", "import time; time.sleep(0.2); NAME =")
+    )
+    out = run(
+        tmp_path,
+        "from concurrent.futures import ThreadPoolExecutor\ndefer('pkg')\nimport pkg\n"
+        "with ThreadPoolExecutor(8) as pool:\n"
+        "    print(set(pool.map(lambda _: pkg.NAME, range(8))))\n",
+    )
+    assert out == "{'from init'}"
+    assert (pkg / "runs").read_text() == "1"

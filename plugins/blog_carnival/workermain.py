@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import types
 
 PARENT = "pelican"
+_running = threading.RLock()  # one thread runs an __init__; the others wait for it
+_started: set[str] = set()  # the packages whose __init__ has started
 
 
 class _Deferred(types.ModuleType):
@@ -27,9 +30,15 @@ class _Deferred(types.ModuleType):
     not have runs it (in this same module object), then answers as the real module."""
 
     def __getattr__(self, name: str) -> object:
-        self.__class__ = types.ModuleType  # from now on an ordinary module
-        self.__spec__.loader.exec_module(self)
-        return getattr(self, name)
+        with _running:
+            if self.__name__ not in _started:
+                _started.add(self.__name__)
+                self.__spec__.loader.exec_module(self)
+                self.__class__ = types.ModuleType  # from now on an ordinary module
+        try:  # (the __init__ itself asking for a name it has not set yet lands here too)
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}") from None
 
 
 def defer(package: str) -> types.ModuleType | None:
