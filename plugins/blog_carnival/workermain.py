@@ -10,7 +10,8 @@ carnival's core imports no Pelican). Here ``pelican`` is registered as the real 
 ``__init__`` runs only when something asks for one of its names: then it behaves exactly as
 if it had been imported.
 
-Run as a script (``runpy.run_path``), so it imports nothing of this package.
+Run as a script (``runpy.run_path``, under the name ``__mp_main__``), so it imports nothing of
+this package.
 """
 
 from __future__ import annotations
@@ -59,4 +60,5 @@ def defer(package: str) -> types.ModuleType | None:
     return module
 
 
-defer(PARENT)
+if __name__ in {"__mp_main__", "__main__"}:  # a worker's main module; imported, it does nothing
+    defer(PARENT)
