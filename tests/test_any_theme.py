@@ -184,3 +184,47 @@ def test_pelicans_content_cache_works_with_the_plugin(server, tmp_path):
     assert "Could not save cache" not in again.stdout + again.stderr
     page = read(tmp_path / "output", "carnival/quick-carnival/2/index.html")
     assert "roundup-entry" in page
+
+
+RUN_TWICE = """
+import shutil, sys
+from pathlib import Path
+from pelican import Pelican
+from pelican.settings import read_settings
+
+pelican = Pelican(read_settings("pelicanconf.py", override={"OUTPUT_PATH": "output"}))
+for run in ("first", "second"):  # what `pelican --autoreload` does on each change
+    pelican.run()
+    shutil.copytree("output", run)
+"""
+
+
+def test_one_pelican_instance_builds_the_same_site_each_run(server, tmp_path):
+    """Pelican's autoreload builds again and again on one instance: the second build must
+    not repeat the roundups, lose their entries or keep the first build's articles."""
+    write_site(
+        tmp_path,
+        feed_url=server.url("coffee-and-careers.example", "/feed.xml"),
+        post_url=server.url("coffee-and-careers.example", POST),
+        plugin_path=str(ROOT / "plugins"),
+    )
+    (tmp_path / "twice.py").write_text(RUN_TWICE)
+    proc = subprocess.run(
+        [sys.executable, "twice.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "300"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, second = tmp_path / "first", tmp_path / "second"
+    pages = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert pages == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for page in pages:
+        assert (first / page).read_bytes() == (second / page).read_bytes(), page
+    two = read(second, "carnival/quick-carnival/2/index.html")
+    assert two.count("roundup-entry") == 1 and "Worth it." in read(
+        second, "carnival/quick-carnival/1/index.html"
+    )
+    assert read(second, "index.html").count("The Quick Carnival #2") == 1
