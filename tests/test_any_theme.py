@@ -42,8 +42,9 @@ def build(folder: Path) -> subprocess.CompletedProcess:
     )
 
 
-def site(server, folder: Path, theme: str | None = None, extra: str = "") -> Path:
-    write_site(
+def written(server, folder: Path, theme: str | None = None, extra: str = "") -> Path:
+    """The quickstart site, with the plugin from plugins/, written into ``folder``."""
+    return write_site(
         folder,
         feed_url=server.url("coffee-and-careers.example", "/feed.xml"),
         post_url=server.url("coffee-and-careers.example", POST),
@@ -51,6 +52,10 @@ def site(server, folder: Path, theme: str | None = None, extra: str = "") -> Pat
         plugin_path=str(ROOT / "plugins"),
         extra_settings=extra,
     )
+
+
+def site(server, folder: Path, theme: str | None = None, extra: str = "") -> Path:
+    written(server, folder, theme, extra)
     proc = build(folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return folder / "output"
@@ -162,13 +167,7 @@ def test_pelicans_content_cache_works_with_the_plugin(server, tmp_path):
     cache, and each keeps the settings, where the plugin's per-build state lives: that state
     must not stop the cache from being saved (the save used to fail on it midway, leaving a
     cut-short file that made the next build crash)."""
-    write_site(
-        tmp_path,
-        feed_url=server.url("coffee-and-careers.example", "/feed.xml"),
-        post_url=server.url("coffee-and-careers.example", POST),
-        plugin_path=str(ROOT / "plugins"),
-        extra_settings="CACHE_CONTENT = True\nLOAD_CONTENT_CACHE = True\n",
-    )
+    written(server, tmp_path, extra="CACHE_CONTENT = True\nLOAD_CONTENT_CACHE = True\n")
     (tmp_path / "content/posts/tagged.md").write_text(
         "Title: Tagged\nDate: 2026-02-01 10:00\nTags: careers\nCategory: advice\n"
         "Author: A. Writer\n\nA post whose tags, category and author are Pelican objects.\n"
@@ -202,12 +201,7 @@ for run in ("first", "second"):  # what `pelican --autoreload` does on each chan
 def test_one_pelican_instance_builds_the_same_site_each_run(server, tmp_path):
     """Pelican's autoreload builds again and again on one instance: the second build must
     not repeat the roundups, lose their entries or keep the first build's articles."""
-    write_site(
-        tmp_path,
-        feed_url=server.url("coffee-and-careers.example", "/feed.xml"),
-        post_url=server.url("coffee-and-careers.example", POST),
-        plugin_path=str(ROOT / "plugins"),
-    )
+    written(server, tmp_path)
     (tmp_path / "twice.py").write_text(RUN_TWICE)
     proc = subprocess.run(
         [sys.executable, "twice.py"],

@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import workermain
 from .model import FeedEntry, FetchResult, ParsedFeed, ParseFailure, Want
 from .parse import feed_from_json, feed_to_json, parse_feed
 from .select import entry_text, find_in_feed, tag_matches
@@ -302,7 +303,7 @@ def spawn_pool(
 
 
 WORKER_NAME = "carnival-worker"
-WORKER_MAIN = Path(__file__).with_name("workermain.py")  # see workermain.py
+WORKER_MAIN = Path(workermain.__file__)  # a worker's main module when installed (see there)
 
 
 class _WorkerProcess(multiprocessing.context.SpawnProcess):
@@ -336,7 +337,7 @@ def _without_main(prepare: Callable[[str], dict]) -> Callable[[str], dict]:
         if name.startswith(WORKER_NAME):
             data.pop("init_main_from_name", None)
             data.pop("init_main_from_path", None)
-            if __package__.partition(".")[0] == "pelican":
+            if __package__.partition(".")[0] == workermain.PARENT:
                 data["init_main_from_path"] = str(WORKER_MAIN)
         return data
 
