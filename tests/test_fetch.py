@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 MiB = 1024 * 1024
 LOCAL = frozenset({"127.0.0.1"})
-FAST = {"timeout": 1.0, "deadline": 2.0, "max_bytes": MiB, "allowed_private_hosts": LOCAL}
+FAST = {"timeout": 1.0, "deadline": 3.0, "max_bytes": MiB, "allowed_private_hosts": LOCAL}
 
 Make = Callable[..., Fetcher]
 
@@ -415,13 +415,12 @@ def test_other_transport_faults_are_plain_reasons(make_fetcher: Make, server) ->
 
     fetcher = make_fetcher()
     assert fetcher.fetch(server.handler("/hangup", hang_up)).error == (
-        "protocol error (RemoteProtocolError: Server disconnected without sending a response.)"
+        "protocol error (the server closed the connection without answering)"
     )
-    assert fetcher.fetch(server.handler("/garbage", garbage)).error.startswith(
-        "protocol error (RemoteProtocolError: "
-    )
+    garbled = fetcher.fetch(server.handler("/garbage", garbage)).error
+    assert garbled.startswith("protocol error (") and garbled != "protocol error ()"
     tls = fetcher.fetch(f"https://127.0.0.1:{server.port}/")  # TLS to a plain HTTP server
-    assert tls.error.startswith("connection failed (ConnectError: [SSL")
+    assert tls.error.startswith("TLS handshake failed (")
 
 
 # Host labels that cannot end the host part early, so no example reaches a real address.

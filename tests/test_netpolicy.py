@@ -1,28 +1,24 @@
-"""The address policy: classification, allow-listing, and the connect-time backend."""
+"""The address policy: classification, allow-listing, and the guard that resolves and checks
+every address before the fetcher connects."""
 
 from __future__ import annotations
 
 import ipaddress
 import threading
-import time
 
-import httpcore
 import pytest
+from blog_carnival.fetch import Fetcher, FetchSettings
 from blog_carnival.netpolicy import (
     AddressPolicy,
     AddressRefused,
-    ConnectionRefused,
-    DeadlineExceeded,
     DNSFailure,
-    GuardedBackend,
+    Guard,
+    LookupTimeout,
     classify,
     normalise_host,
     system_resolver,
 )
-from hostile_server import (
-    free_port,
-    hostile_server_fixture,  # noqa: F401  (the hostile_server fixture)
-)
+from hostile_server import hostile_server_fixture  # noqa: F401  (the hostile_server fixture)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -101,52 +97,41 @@ def test_system_resolver_resolves_literals_and_localhost() -> None:
         system_resolver("nosuch.invalid", 80)
 
 
-def test_backend_refuses_before_connecting(hostile_server) -> None:
+def test_guard_refuses_before_any_connection(hostile_server) -> None:
     two = hostile_server("127.0.0.2")
-    backend = GuardedBackend(AddressPolicy({"127.0.0.1"}))
-    with pytest.raises(AddressRefused):
-        backend.connect_tcp("127.0.0.2", two.port, timeout=1)
-    with pytest.raises(AddressRefused):
-        GuardedBackend(AddressPolicy(), lambda h, p: ["127.0.0.2"]).connect_tcp("x.test", two.port)
-    # Ordering evidence, not a pause: the server accepts connections in turn, so once our own
-    # request has been answered, any earlier connection would have been counted before it.
-    allowed = GuardedBackend(AddressPolicy({"127.0.0.2"}))
-    stream = allowed.connect_tcp("127.0.0.2", two.port, timeout=5)
-    try:
-        stream.write(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
-        assert stream.read(100, timeout=5).startswith(b"HTTP/1.1 404")
-    finally:
-        stream.close()
-    assert two.connections_total == 1 and [r.path for r in two.requests] == ["/after"]
+    with pytest.raises(AddressRefused, match="^refused address 127.0.0.2 for 127.0.0.2 "):
+        Guard(AddressPolicy({"127.0.0.1"})).addresses("127.0.0.2", two.port, timeout=1)
+    with pytest.raises(AddressRefused, match="^refused address 127.0.0.2 for x.test "):
+        Guard(AddressPolicy(), lambda h, p: ["127.0.0.2"]).addresses("x.test", two.port, 1)
+    assert Guard(AddressPolicy({"127.0.0.2"})).addresses("127.0.0.2", 80, 1) == ["127.0.0.2"]
+    assert two.connections_total == 0
 
 
-def test_backend_connects_to_the_checked_address(hostile_server) -> None:
+def test_the_fetcher_connects_to_the_checked_address_only(hostile_server) -> None:
+    """The name is resolved once, by our resolver, and libcurl is pinned to its answer: the
+    request reaches 127.0.0.2 with the name in its Host field, never resolved again."""
     two = hostile_server("127.0.0.2")
+    two.route("/feed.xml", body=b"<rss/>")
     calls: list[tuple[str, int]] = []
 
     def resolver(host: str, port: int) -> list[str]:
         calls.append((host, port))
         return ["127.0.0.2"]
 
-    backend = GuardedBackend(AddressPolicy({"feed.test"}), resolver)
-    stream = backend.connect_tcp("feed.test", two.port, timeout=1)
-    try:
-        stream.write(b"GET /nothing HTTP/1.1\r\nHost: feed.test\r\n\r\n", timeout=1)
-        assert stream.read(100, timeout=1).startswith(b"HTTP/1.1 404")
-    finally:
-        stream.close()
+    settings = FetchSettings(allowed_private_hosts=frozenset({"feed.test"}))
+    with Fetcher(settings, resolver=resolver) as fetcher:
+        result = fetcher.fetch(f"http://feed.test:{two.port}/feed.xml")
+    assert (result.error, result.body) == (None, b"<rss/>")
     assert calls == [("feed.test", two.port)]
-    assert two.requests[0].headers["host"] == "feed.test"
+    assert two.requests[0].headers["host"] == f"feed.test:{two.port}"
 
 
-def test_backend_faults() -> None:
-    local = AddressPolicy({"127.0.0.1"})
-    with pytest.raises(ConnectionRefused):
-        GuardedBackend(local).connect_tcp("127.0.0.1", free_port(), timeout=1)
+def test_guard_faults() -> None:
+    local = Guard(AddressPolicy({"127.0.0.1"}))
     with pytest.raises(DNSFailure, match="^DNS lookup failed for nosuch.invalid$"):
-        GuardedBackend(local).connect_tcp("nosuch.invalid", 80, timeout=1)
-    with pytest.raises(AddressRefused):
-        GuardedBackend(local).connect_unix_socket("/run/docker.sock")
+        local.addresses("nosuch.invalid", 80, timeout=5)
+    with pytest.raises(DNSFailure, match="^DNS lookup failed for empty.test$"):
+        Guard(AddressPolicy(), lambda h, p: []).addresses("empty.test", 80, timeout=5)
 
 
 @pytest.mark.timeout(60)  # the hang guard: the resolver below never answers
@@ -159,17 +144,19 @@ def test_slow_dns_is_bounded_by_the_timeout_and_the_deadline() -> None:
         answer.wait()  # released at the end of the test
         return ["127.0.0.1"]
 
-    backend = GuardedBackend(AddressPolicy({"127.0.0.1"}), never)
+    guard = Guard(AddressPolicy({"127.0.0.1"}), never)
     try:
-        with pytest.raises(httpcore.ConnectTimeout, match="DNS lookup for slow.test timed out"):
-            backend.connect_tcp("slow.test", 80, timeout=0.3)
-        backend.set_deadline(time.monotonic() + 0.2)  # shorter than the timeout: it wins
-        with pytest.raises(DeadlineExceeded):
-            backend.connect_tcp("slow.test", 80, timeout=30)
-        backend.set_deadline(time.monotonic() - 1)  # already past: no lookup at all
-        with pytest.raises(DeadlineExceeded):
-            backend.connect_tcp("passed.test", 80, timeout=30)
-        assert asked == ["slow.test", "slow.test"]
+        with pytest.raises(LookupTimeout, match="^DNS lookup for slow.test timed out$"):
+            guard.addresses("slow.test", 80, timeout=0.3)
+        with pytest.raises(LookupTimeout):  # no time left: no lookup at all
+            guard.addresses("passed.test", 80, timeout=0)
+        # In the fetcher a deadline shorter than the timeout bounds the lookup, and is named
+        settings = FetchSettings(timeout=30, deadline=0.3)
+        with Fetcher(settings, resolver=never) as fetcher:
+            assert fetcher.fetch("http://slow.test/").error == "timed out after 0.3 s"
+        with Fetcher(FetchSettings(timeout=0.3, deadline=30), resolver=never) as fetcher:
+            assert fetcher.fetch("http://slow.test/").error == "timed out after 0.3 s"
+        assert asked == ["slow.test"] * 3
     finally:
         answer.set()
 
@@ -189,7 +176,7 @@ def test_lookups_reuse_their_threads_and_a_hung_one_holds_up_no_other() -> None:
     def lookup_threads() -> int:
         return sum(t.name == "carnival-dns" for t in threading.enumerate())
 
-    backend = GuardedBackend(AddressPolicy({"127.0.0.1"}), resolver)
+    backend = Guard(AddressPolicy({"127.0.0.1"}), resolver)
     try:
         before = lookup_threads()
         for _ in range(30):
@@ -197,7 +184,7 @@ def test_lookups_reuse_their_threads_and_a_hung_one_holds_up_no_other() -> None:
         # 30 lookups ran on the threads already there, and at most one more: not one each
         assert len(threads) <= before + 1 and lookup_threads() <= before + 1
         assert all(t.daemon and t.name == "carnival-dns" for t in threads)
-        with pytest.raises(httpcore.ConnectTimeout, match="DNS lookup for hung.test timed out"):
+        with pytest.raises(LookupTimeout, match="DNS lookup for hung.test timed out"):
             backend.resolve("hung.test", 80, timeout=0.2)
         assert backend.resolve("fast.test", 80, timeout=10) == ["127.0.0.1"]
     finally:

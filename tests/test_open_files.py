@@ -1,38 +1,39 @@
 """A carnival of more hosts than the process may open files: the fetcher keeps the connections
-of a bounded number of idle hosts (``PerHostTransport``) and fetches as many feeds at once as
+of a bounded number of idle hosts (``CurlHandles``) and fetches as many feeds at once as
 the open-file limit allows (``within_open_files``), raising that limit first when it can.
 
-The hosts are ports of 127.0.0.1 (one connection pool per scheme, host and port); the fetching
+The hosts are ports of 127.0.0.1 (handles, and their connections, kept per host and port); the fetching
 runs in a child process whose open-file limit the test sets."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import io
 import json
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
+import pycurl
 import pytest
 from blog_carnival.cache import HttpCache
 from blog_carnival.fetch import (
     FILES_BESIDES,
     FILES_PER_REQUEST,
     IDLE_CONNECTIONS,
+    CurlHandles,
     Fetcher,
     FetchSettings,
-    GuardedBackend,
-    PerHostTransport,
+    _configured,
     concurrency_within,
     files_needed,
 )
-from blog_carnival.netpolicy import AddressPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = (
@@ -194,70 +195,90 @@ def test_concurrency_within(open_files: int, expected: int):
 # -- open connections are bounded: finished hosts closed, then the least recently used -----------
 
 
-class Pools:
-    """A PerHostTransport on a real server, each request sent and its answer read as the
-    fetcher does, the answer's connection given back to its host's pool."""
+class Handles:
+    """``CurlHandles`` on a real server, each request made and its answer read as the fetcher
+    does, the handle given back for its host's next request."""
 
     def __init__(self, server: ManyPorts, idle_connections: int) -> None:
-        backend = GuardedBackend(AddressPolicy(frozenset({"127.0.0.1"})))
-        self.transport = PerHostTransport(backend, per_host=4, idle_connections=idle_connections)
+        self.handles = CurlHandles(
+            functools.partial(_configured, None, "test"), idle_connections=idle_connections
+        )
         self.server = server
 
     def url(self, i: int) -> str:
         return self.server.urls()[i]
 
-    def get(self, i: int) -> object:
-        """Fetch host i's feed; the pool it went through."""
-        pool, release = self.transport.lease(httpx.URL(self.url(i)))
+    def key(self, i: int) -> str:
+        return f"127.0.0.1:{self.server.ports[i]}"
+
+    def lease(self, i: int) -> tuple[pycurl.Curl, Callable[[], None]]:
+        return self.handles.lease(self.key(i))
+
+    def get(self, i: int, leased: tuple[pycurl.Curl, Callable[[], None]] | None = None) -> object:
+        """Fetch host i's feed (on ``leased``, else a handle leased for it); the handle."""
+        handle, release = leased or self.lease(i)
+        body = io.BytesIO()
         try:
-            with pool.stream("GET", self.url(i)) as answer:
-                assert answer.read() == FEED
+            handle.setopt(pycurl.URL, self.url(i))
+            handle.setopt(pycurl.WRITEFUNCTION, body.write)
+            handle.perform()
         finally:
             release()
-        return pool
+        assert body.getvalue() == FEED
+        return handle
 
 
 def test_the_least_recently_used_idle_hosts_are_closed_first(many_ports: ManyPorts):
-    pools = Pools(many_ports, idle_connections=2)
+    pools = Handles(many_ports, idle_connections=2)
+    before = many_ports.accepted
     first = {i: pools.get(i) for i in (0, 1, 2)}  # host 0 is the least recently used
+    assert many_ports.accepted - before == 3
     assert pools.get(1) is first[1]  # kept: the connection is reused
     assert pools.get(2) is first[2]
-    assert pools.get(0) is not first[0]  # closed when host 2 went idle: a new pool
-    pools.transport.close()
+    assert many_ports.accepted - before == 3
+    assert pools.get(0) is not first[0]  # closed when host 2 went idle: a new connection
+    assert many_ports.accepted - before == 4
+    pools.handles.close()
 
 
 def test_a_host_with_a_request_under_way_is_never_closed(many_ports: ManyPorts):
-    pools = Pools(many_ports, idle_connections=0)
-    busy, release = pools.transport.lease(httpx.URL(pools.url(0)))
+    pools = Handles(many_ports, idle_connections=0)
+    busy = pools.lease(0)
     pools.get(1)  # idle beyond the bound: closed; host 0 is not idle
-    assert pools.transport.lease(httpx.URL(pools.url(0)))[0] is busy
-    release()
-    pools.transport.close()
+    assert pools.handles.idle() == {}
+    assert pools.get(0, busy) is busy[0]  # still usable, then closed in its turn
+    assert pools.handles.idle() == {}
+    pools.handles.close()
 
 
 def test_a_lease_given_back_twice_counts_once(many_ports: ManyPorts):
-    pools = Pools(many_ports, idle_connections=0)
-    first, release_first = pools.transport.lease(httpx.URL(pools.url(0)))
-    _, release_second = pools.transport.lease(httpx.URL(pools.url(0)))
+    pools = Handles(many_ports, idle_connections=10)
+    first, release_first = pools.lease(0)
+    second, release_second = pools.lease(0)
+    assert first is not second  # one handle (one connection) per request under way
     release_first()
     release_first()  # changes nothing: the second request is still under way
-    assert pools.transport.lease(httpx.URL(pools.url(0)))[0] is first
+    assert pools.handles.idle() == {pools.key(0): 1}
+    pools.handles.retire(pools.key(0))  # closed once the second is given back
+    assert pools.handles.idle() == {pools.key(0): 1}
     release_second()
-    pools.transport.close()
+    assert pools.handles.idle() == {}
+    pools.handles.close()
 
 
 def test_a_retired_host_is_closed_once_idle(many_ports: ManyPorts):
-    pools = Pools(many_ports, idle_connections=100)
+    pools = Handles(many_ports, idle_connections=100)
     kept = pools.get(0)
     retired = pools.get(1)
-    busy, release = pools.transport.lease(httpx.URL(pools.url(2)))
-    pools.transport.retire(pools.url(1))
-    pools.transport.retire(pools.url(2))  # under way: closed when given back
+    busy = pools.lease(2)
+    pools.handles.retire(pools.key(1))
+    pools.handles.retire(pools.key(2))  # under way: closed when given back
+    assert pools.handles.idle() == {pools.key(0): 1}
     assert pools.get(0) is kept
     assert pools.get(1) is not retired
-    release()
-    assert pools.transport.lease(httpx.URL(pools.url(2)))[0] is not busy
-    pools.transport.close()
+    assert pools.get(2, busy) is busy[0]
+    assert pools.key(2) not in pools.handles.idle()
+    pools.handles.close()
 
 
 def test_fetch_each_closes_each_host_when_its_last_url_is_done(many_ports: ManyPorts, tmp_path):

@@ -4,10 +4,12 @@ Policy (see DESIGN.md, "Fetch policy"):
 
 - http and https only, checked before any I/O; every redirect is followed by hand (at most
   ``max_redirects``) and its scheme checked again.
-- The address policy (``netpolicy``) runs inside the network backend at connect time, so every
-  hop and every fresh DNS answer is checked and the socket goes to the checked address.
-- Connect and read timeouts, plus an overall deadline per URL that bounds every socket
-  operation (so a server trickling bytes, in its headers or its body, is cut off on time).
+- The address policy (``netpolicy.Guard``) runs before every request: the host is resolved
+  by us, every address checked, and libcurl pinned to those addresses (CURLOPT_RESOLVE), so
+  every hop and every fresh DNS answer is checked and the socket goes to a checked address.
+- A connect timeout, a read timeout (nothing arriving for that long; ``_Exchange.progress``),
+  and an overall deadline per URL that bounds the whole exchange, redirects and body
+  included (so a server trickling bytes, in its headers or its body, is cut off on time).
 - A cap on the decompressed body, enforced while streaming: we inflate gzip/deflate ourselves
   in bounded pieces, so a gzip bomb never grows beyond the cap in memory.
 - HTTP freshness (RFC 9111 section 4.2): a stored response that is still fresh (``max-age``,
@@ -16,13 +18,15 @@ Policy (see DESIGN.md, "Fetch policy"):
   ``HttpCache``; a 304's header fields refresh the stored ones; a failed fetch leaves the
   cache alone; a ``no-store`` answer is not stored. ``fetch`` writes the cache durably (fsync);
   the bulk ``fetch_each`` and ``fetch_all`` do not (see cache.py for why that is safe).
-- TLS: certificates and host names are always verified (``ssl_context`` may add a trusted CA,
-  never switch checks off); a redirect from https to http is refused.
-- Bounded concurrency in ``fetch_each`` / ``fetch_all`` (threads kept for the fetcher's life)
-  with a polite per-host limit, hosts taking turns, over one shared ``httpx.Client``; small
-  answers we do not use (304s, redirects, error pages) are read to their end so that their
-  connection is kept for the next request. What the cache answers with no request (fresh, or
-  offline) is read in the calling thread, not handed to a worker thread.
+- TLS: certificates and host names are always verified against certifi's roots (``ca_bundle``
+  may add a trusted CA, never switch checks off); a redirect from https to http is refused.
+- HTTP/1.1 through libcurl's easy handles (pycurl), no proxy from the environment.
+  Bounded concurrency in ``fetch_each`` / ``fetch_all`` (threads kept for the fetcher's life)
+  with a polite per-host limit, hosts taking turns; each host's handles keep their connection
+  for its next request (``CurlHandles``), and small answers we do not use (304s, redirects,
+  error pages) are read to their end so that the connection can be kept. What the cache
+  answers with no request (fresh, or offline) is read in the calling thread, not handed to a
+  worker thread.
 
 Remote faults are values: ``fetch`` never raises for them; the reason is in ``result.error``.
 
@@ -33,11 +37,14 @@ touches the cache.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import logging
+import math
+import os
 import queue
-import ssl
+import re
 import threading
 import time
 import zlib
@@ -47,25 +54,27 @@ from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TypeVar
-from urllib.parse import quote, quote_plus, urlsplit
+from pathlib import Path
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
-import httpcore
+import certifi
 import httpx
+import pycurl
 
 from .cache import CachedResponse, HttpCache, storable_headers, stores
 from .model import FetchResult, utc_datetime
 from .netpolicy import (
     AddressPolicy,
     DeadlineExceeded,
-    GuardedBackend,
+    Guard,
+    LookupTimeout,
     NetFault,
     Resolver,
+    parse_ip,
 )
 from .textutil import Closing
 
 logger = logging.getLogger(__name__)
-_Exc = TypeVar("_Exc", bound=BaseException)
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -92,7 +101,9 @@ class FetchSettings:
     """How the fetcher behaves. These defaults are the plugin's defaults too: settings.py
     reads them from here (the CARNIVAL_* setting beside each field), so there is one set."""
 
-    timeout: float = 10.0  # CARNIVAL_TIMEOUT: connect and read timeout, seconds
+    # CARNIVAL_TIMEOUT: connect and read timeout, seconds (a read that stalls is noticed
+    # within a second after it: ``_Exchange.progress``)
+    timeout: float = 10.0
     deadline: float = 30.0  # CARNIVAL_DEADLINE: wall-clock limit per URL, redirects and body
     max_bytes: int = 10 * MiB  # CARNIVAL_MAX_BYTES: cap on the DECOMPRESSED body, streaming
     max_redirects: int = 5
@@ -311,182 +322,143 @@ def content_decoder(content_encoding: str | None) -> _Chain:
     return _Chain(decoders)
 
 
-# -- transport --------------------------------------------------------------------------------
+# -- transport: libcurl's easy handles ---------------------------------------------------------
+#
+# Requests go through libcurl (pycurl): it does the per-request work (the connection, the
+# request line, parsing the answer) in C, where httpcore and h11 did it in Python at several
+# times the CPU, the cost that decided a build of thousands of feeds on a small machine
+# (bench/client_bench.py). Everything that is policy stays here in Python: which addresses may
+# be used (``Guard``: resolved and checked by us, then pinned with CURLOPT_RESOLVE so libcurl
+# never resolves a name itself), redirects (libcurl follows none), the body cap and the
+# decoding (libcurl is given no Accept-Encoding: it passes the bytes as sent), the deadline,
+# the cache, and the wording of every fault.
+
+CA_BUNDLE = certifi.where()  # the trusted roots: the same store whatever the machine has
 
 
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    return httpx.create_ssl_context(verify=True, trust_env=False)
+def trust_ca(ca_file: str | bytes | Path) -> bytes:
+    """The default trusted roots plus ``ca_file`` (a PEM path), as one PEM bundle to give a
+    ``Fetcher`` (``ca_bundle``). Certificate and host name checks stay on; only the set of
+    trusted roots grows."""
+    return Path(CA_BUNDLE).read_bytes() + b"\n" + Path(os.fsdecode(ca_file)).read_bytes()
 
 
-def trust_ca(ca_file: str | bytes) -> ssl.SSLContext:
-    """A verifying TLS context that trusts the default CA store plus ``ca_file`` (a PEM
-    path). Certificate and host name checks stay on; only the set of trusted roots grows."""
-    context = httpx.create_ssl_context(verify=True, trust_env=False)
-    context.load_verify_locations(cafile=ca_file)
-    return context
+def _configured(ca_bundle: bytes | None, user_agent: str) -> pycurl.Curl:
+    """A new easy handle with the options every request shares."""
+    handle = pycurl.Curl()
+    handle.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for timeouts
+    handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+    handle.setopt(pycurl.FOLLOWLOCATION, 0)  # redirects are ours (``_redirect_target``)
+    handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+    handle.setopt(pycurl.PROXY, "")  # no proxy from the environment (as trust_env=False was)
+    handle.setopt(pycurl.MAXCONNECTS, 1)  # one connection a handle: open sockets = handles
+    handle.setopt(pycurl.SSL_VERIFYPEER, 1)
+    handle.setopt(pycurl.SSL_VERIFYHOST, 2)
+    if ca_bundle is None:
+        handle.setopt(pycurl.CAINFO, CA_BUNDLE)
+    else:
+        handle.setopt(pycurl.CAINFO_BLOB, ca_bundle)
+    handle.setopt(pycurl.USERAGENT, user_agent)
+    # The read timeout is ours (``_Exchange.progress``): libcurl's low-speed check averages
+    # over several seconds, so a stall after some bytes would be seen seconds late.
+    handle.setopt(pycurl.NOPROGRESS, 0)
+    return handle
 
 
-class GuardedTransport(httpx.HTTPTransport):
-    """``httpx.HTTPTransport`` over an httpcore pool whose network backend is ours.
+class CurlHandles:
+    """Easy handles by scheme, host and port, each keeping its one connection open for that
+    host's next request.
 
-    httpx does not take a network backend, so the pool is built here with httpcore's public
-    constructor; every other method of ``HTTPTransport`` only uses ``self._pool``.
+    Open connections are bounded as well as busy ones. A handle is leased for each request
+    (``lease``) and given back (the release function) when its answer is read. A host the
+    caller has no more requests for has its idle handles closed (``retire``); of the other
+    idle handles, at most ``idle_connections`` are kept, those of the least recently used
+    host beyond that closed. Without this every host of a carnival kept its connections open
+    to the end of the run: 2,000 feeds on as many hosts ran out of the process's open files
+    (1,024 by default on most Linux systems), and fetches and cache files failed with "Too
+    many open files".
     """
 
     def __init__(
         self,
-        backend: GuardedBackend,
+        new: Callable[[], pycurl.Curl],
         *,
-        limits: httpx.Limits,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        # Deliberately not calling super().__init__(): it would build a pool we replace.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context or _ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=backend,
-        )
-
-
-class PerHostTransport(httpx.BaseTransport):
-    """A small connection pool per scheme, host and port, created on first use.
-
-    httpcore's pool scans all its connections for every request it assigns, which costs
-    more CPU than the fetching itself once a few hundred feeds on as many hosts share one
-    pool. Connections are only ever reused within a host, so one pool per host loses
-    nothing. The TLS context (loading CA certificates is slow) is built once and shared.
-
-    Open connections are bounded as well as busy ones. A pool is leased for each request
-    (``lease``) and given back when its answer is closed. A host the caller has no more
-    requests for is closed as soon as it is idle (``retire``); of the other idle hosts, the
-    connections of at most ``idle_connections`` are kept open for the hosts' next requests,
-    the least recently used host beyond that closed. Without this every host of a carnival
-    kept its connections open to the end of the run: 2,000 feeds on as many hosts ran out of
-    the process's open files (1,024 by default on most Linux systems), and fetches and cache
-    files failed with "Too many open files".
-    """
-
-    def __init__(
-        self,
-        backend: GuardedBackend,
-        *,
-        per_host: int,
-        keepalive_expiry: float = 5.0,
-        ssl_context: ssl.SSLContext | None = None,
         idle_connections: int = IDLE_CONNECTIONS,
     ) -> None:
-        self._backend = backend
-        self._limits = httpx.Limits(
-            max_connections=per_host,
-            max_keepalive_connections=per_host,
-            keepalive_expiry=keepalive_expiry,
-        )
-        Key = tuple[bytes, bytes, int | None]
-        self._pools: dict[Key, GuardedTransport] = {}
-        self._users: dict[Key, int] = {}  # requests under way, by pool
-        # Pools with none, oldest first, with the connections each holds open.
-        self._idle: OrderedDict[Key, int] = OrderedDict()
-        self._idle_open = 0  # their sum
+        self._new = new
+        self._idle: OrderedDict[str, list[pycurl.Curl]] = OrderedDict()  # oldest host first
+        self._idle_count = 0  # their sum
         self._idle_connections = max(0, idle_connections)
-        self._retired: set[Key] = set()  # to close once idle: nothing more is asked of them
+        self._users: dict[str, int] = {}  # requests under way, by host
+        self._retired: set[str] = set()  # close once idle: nothing more is asked of them
         self._lock = threading.Lock()
-        self._ssl: ssl.SSLContext | None = ssl_context
 
-    @staticmethod
-    def _key(url: httpx.URL) -> tuple[bytes, bytes, int | None]:
-        return (url.raw_scheme, url.raw_host, url.port)
-
-    def lease(self, url: httpx.URL) -> tuple[httpcore.ConnectionPool, Callable[[], None]]:
-        """The httpcore pool of ``url``'s scheme, host and port, and the function to call
-        (once) when the request sent on it is done with, its answer closed."""
-        pool, release = self._lease(url)
-        return pool._pool, release
-
-    def _lease(self, url: httpx.URL) -> tuple[GuardedTransport, Callable[[], None]]:
-        key = self._key(url)
+    def lease(self, key: str) -> tuple[pycurl.Curl, Callable[[], None]]:
+        """A handle for ``key`` (the one used last for it, when one is idle) and the function
+        to call (once) when the request made with it is done."""
         with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                if self._ssl is None:
-                    self._ssl = _ssl_context()
-                pool = self._pools[key] = GuardedTransport(
-                    self._backend, limits=self._limits, ssl_context=self._ssl
-                )
+            idle = self._idle.get(key)
+            handle = idle.pop() if idle else None
+            if handle is not None:
+                self._idle_count -= 1
+                if not idle:
+                    del self._idle[key]
             self._users[key] = self._users.get(key, 0) + 1
-            self._idle_open -= self._idle.pop(key, 0)
             self._retired.discard(key)
-        return pool, _once(functools.partial(self._release, key))
+        if handle is None:
+            handle = self._new()
+        return handle, _once(functools.partial(self._release, key, handle))
 
-    def retire(self, url: str) -> None:
-        """Nothing more will be asked of ``url``'s host for now: close its connections once
-        no request to it is under way (at once if none is). Asked again later, it connects
+    def retire(self, key: str) -> None:
+        """Nothing more will be asked of ``key``'s host for now: close its handles once no
+        request to it is under way (at once if none is). Asked again later, it connects
         again."""
-        try:
-            key = self._key(httpx.URL(url))
-        except (httpx.InvalidURL, ValueError, TypeError):
-            return
         with self._lock:
-            if key not in self._pools:
-                return
-            self._retired.add(key)
             if key in self._users:
+                self._retired.add(key)
                 return
-            closing = self._close_locked(key)
-        closing.close()
+            closing = self._forget_locked(key)
+        for handle in closing:
+            handle.close()
 
-    def _release(self, key: tuple[bytes, bytes, int | None]) -> None:
-        closing = []
+    def _release(self, key: str, handle: pycurl.Curl) -> None:
+        closing: list[pycurl.Curl] = []
         with self._lock:
             users = self._users.pop(key, 1) - 1
             if users:
                 self._users[key] = users
-            elif key in self._retired:
-                closing.append(self._close_locked(key))
-            elif key in self._pools:
-                held = len(self._pools[key]._pool.connections)
-                self._idle[key] = held
-                self._idle_open += held
-                while self._idle_open > self._idle_connections:
+            if key in self._retired and not users:
+                self._retired.discard(key)
+                closing = [handle, *self._forget_locked(key)]
+            else:
+                self._idle.setdefault(key, []).append(handle)
+                self._idle.move_to_end(key)
+                self._idle_count += 1
+                while self._idle_count > self._idle_connections:
                     oldest = next(iter(self._idle))
-                    closing.append(self._close_locked(oldest))
-        for pool in closing:  # no request under way on it: nothing is cut short
-            pool.close()
+                    closing.extend(self._forget_locked(oldest))
+        for old in closing:  # no request under way on it: nothing is cut short
+            old.close()
 
-    def _close_locked(self, key: tuple[bytes, bytes, int | None]) -> GuardedTransport:
-        """Forget the idle pool of ``key`` (the caller closes it, outside the lock)."""
-        self._idle_open -= self._idle.pop(key, 0)
-        self._retired.discard(key)
-        return self._pools.pop(key)
+    def _forget_locked(self, key: str) -> list[pycurl.Curl]:
+        """The idle handles of ``key``, forgotten (the caller closes them, outside the lock)."""
+        handles = self._idle.pop(key, [])
+        self._idle_count -= len(handles)
+        return handles
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        pool, release = self._lease(request.url)
-        try:
-            response = pool.handle_request(request)
-        except BaseException:
-            release()
-            raise
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_Releasing(response.stream, release),  # type: ignore[arg-type]
-            extensions=response.extensions,
-        )
+    def idle(self) -> dict[str, int]:
+        """Idle handles by host: what is kept open."""
+        with self._lock:
+            return {key: len(handles) for key, handles in self._idle.items()}
 
     def close(self) -> None:
         with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-            self._users.clear()
+            handles = [h for idle in self._idle.values() for h in idle]
             self._idle.clear()
-            self._idle_open = 0
+            self._idle_count = 0
             self._retired.clear()
-        for pool in pools:
-            pool.close()
+        for handle in handles:
+            handle.close()
 
 
 def _once(action: Callable[[], None]) -> Callable[[], None]:
@@ -500,65 +472,155 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-class _Releasing(httpx.SyncByteStream):
-    """An answer's body that gives its pool's lease back when it is closed."""
+class ReadTimeout(NetFault):
+    """Nothing arrived (nor left) for the read timeout."""
 
-    def __init__(self, stream: httpx.SyncByteStream, release: Callable[[], None]) -> None:
-        self._stream = stream
-        self._release = release
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._stream
-
-    def close(self) -> None:
-        try:
-            self._stream.close()
-        finally:
-            self._release()
+    def __init__(self) -> None:
+        super().__init__("read timed out")
 
 
-# Faults httpcore raises itself (httpx turns them into its own, of the same names).
-HTTPCORE_ERRORS = (
-    httpcore.TimeoutException,
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol,
-    httpcore.ConnectionNotAvailable,
-)
+class CurlFault(NetFault):
+    """libcurl's own error: its code, its message, and the system's errno where it has one."""
+
+    def __init__(self, code: int, message: str, os_errno: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.os_errno = os_errno
 
 
-class _Answer:
-    """An answer as the fetcher reads it: the status, the header fields, the raw body in
-    pieces; closing it gives its connection back to the pool when the body was read."""
+# How an answer's body is taken (``_Exchange.mode``).
+KEEP, DRAIN, CUT = "keep", "drain", "cut"
 
-    def __init__(
-        self,
-        status: int,
-        headers: httpx.Headers,
-        pieces: Iterable[bytes],
-        owner: object,
-        release: Callable[[], None] | None = None,
-    ) -> None:
-        self.status = status
-        self.headers = headers
-        self._pieces = pieces
-        self._owner = owner  # an httpcore.Response or an httpx.Response: has close()
-        self._release = release  # gives the pool's lease back (PerHostTransport.lease)
-        self.consumed = False
-        self.closed = False
 
-    def iter_raw(self) -> Iterator[bytes]:
-        self.consumed = True
-        yield from self._pieces
+class _Exchange:
+    """One request's answer as libcurl hands it over: the status line and header fields
+    (``header``, line by line), then the body in pieces (``write``), decoded and capped as it
+    arrives. An answer whose body is not wanted (``keep`` says which) is read to its end when
+    it is small and of known size, so that its connection carries the host's next request (a
+    connection is only reusable once the whole message has been read, RFC 9112 section 9.3);
+    otherwise it is cut at once: closing the connection costs less.
 
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
+    A fault met in a callback (``TooLarge``, ``UndecodableBody``, ``ReadTimeout``) is kept
+    in ``fault`` and the transfer stopped: libcurl then reports a write error or an abort,
+    and the fault is the reason.
+
+    The read timeout is counted here: ``progress``, which libcurl calls as the transfer moves
+    and once a second while it waits, stops a transfer in which nothing has arrived or left
+    for ``timeout`` seconds, as a socket timeout on each read would, but noticed up to a
+    second late (a deadline within a second of the timeout may then be what stops it).
+    """
+
+    __slots__ = (
+        "timeout",
+        "active",
+        "sent",
+        "keep",
+        "limit",
+        "status",
+        "fields",
+        "complete",
+        "mode",
+        "body",
+        "decoder",
+        "fault",
+        "drained",
+    )
+
+    def __init__(self, keep: Callable[[int], bool], limit: int, timeout: float) -> None:
+        self.timeout = timeout
+        self.active = time.monotonic()  # when a byte last arrived or left
+        self.sent = 0
+        self.keep = keep
+        self.limit = limit
+        self.status = 0
+        self.fields: dict[str, str] = {}
+        self.complete = False  # the header is all in: the answer's status is decided
+        self.mode = ""
+        self.body = bytearray()
+        self.decoder: _Chain | None = None
+        self.fault: NetFault | None = None
+        self.drained = 0
+
+    def progress(self, _down_total: int, _down: int, _up_total: int, up: int) -> int:
+        now = time.monotonic()
+        if up != self.sent:
+            self.sent, self.active = up, now
+        elif now - self.active >= self.timeout:
+            self.fault = ReadTimeout()
+            return 1  # stops the transfer
+        return 0
+
+    def header(self, line: bytes) -> None:
+        self.active = time.monotonic()
+        if line.startswith(b"HTTP/"):  # a new answer (after a 1xx): its fields start afresh
+            parts = line.split(None, 2)
+            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            self.fields = {}
+            self.complete = False
+            return
+        if line in (b"\r\n", b"\n"):
+            self.complete = not 100 <= self.status < 200
+            return
+        name, colon, value = line.partition(b":")
+        if colon:
+            key = name.strip().decode("latin-1").lower()
+            text = value.strip().decode("latin-1")
+            seen = self.fields.get(key)  # repeated fields are one list (RFC 9110 section 5.3)
+            self.fields[key] = text if seen is None else f"{seen}, {text}"
+
+    def write(self, data: bytes) -> int | None:
+        self.active = time.monotonic()
+        if not self.mode:
+            self._choose()
+        if self.mode == KEEP:
             try:
-                self._owner.close()  # type: ignore[attr-defined]
-            finally:
-                if self._release is not None:
-                    self._release()
+                self._take(self.decoder.feed(data))  # type: ignore[union-attr]
+            except NetFault as fault:
+                self.fault, self.mode = fault, CUT
+                return 0  # stops the transfer
+            return None
+        if self.mode == DRAIN:
+            self.drained += len(data)
+            if self.drained <= DRAIN_BYTES:
+                return None
+            self.mode = CUT
+        return 0
+
+    def _choose(self) -> None:
+        fields = self.fields
+        if self.keep(self.status):
+            self.mode = KEEP
+            encoding = fields.get("content-encoding")
+            try:
+                self.decoder = content_decoder(encoding)
+                if not encoding or encoding.strip().lower() == "identity":
+                    length = fields.get("content-length", "")
+                    if length.isdigit() and int(length) > self.limit:
+                        raise TooLarge(self.limit)
+            except NetFault as fault:
+                self.fault, self.mode = fault, CUT
+            return
+        length = fields.get("content-length", "")
+        small = length.isdigit() and int(length) <= DRAIN_BYTES
+        self.mode = DRAIN if small else CUT
+
+    def _take(self, pieces: Iterator[bytes]) -> None:
+        body, limit = self.body, self.limit
+        for piece in pieces:
+            if len(body) + len(piece) > limit:
+                raise TooLarge(limit)
+            body.extend(piece)
+
+    def finish(self) -> bytes:
+        """The whole decoded body, once the transfer is over."""
+        if self.fault is not None:
+            raise self.fault
+        if self.mode == KEEP:
+            self._take(self.decoder.finish())  # type: ignore[union-attr]
+        elif not self.mode and self.keep(self.status):  # no body at all
+            encoding = self.fields.get("content-encoding")
+            self._take(content_decoder(encoding).finish())
+        return bytes(self.body)
 
 
 # -- the fetcher ----------------------------------------------------------------------------
@@ -576,11 +638,9 @@ class Fetcher(Closing):
     """Fetch URLs under the fetch policy; thread-safe; close it (or use ``with``) when done.
 
     ``resolver(host, port) -> list[str]`` replaces DNS (default ``socket.getaddrinfo``).
-    ``transport`` replaces the network entirely (an ``httpx.BaseTransport``); the address
-    policy and the in-socket deadline are then the transport's business, not ours.
-    ``ssl_context`` replaces the default TLS context (certificate and host name verification
-    on, the default CA store): tests pass one that trusts a test CA as well
-    (``trust_ca``), so HTTPS is tested without ever turning verification off.
+    ``ca_bundle`` replaces the trusted roots (a PEM bundle; default certifi's store, with
+    certificate and host name verification always on): tests pass one that trusts a test CA
+    as well (``trust_ca``), so HTTPS is tested without ever turning verification off.
     """
 
     def __init__(
@@ -589,42 +649,19 @@ class Fetcher(Closing):
         cache: HttpCache | None = None,
         *,
         resolver: Resolver | None = None,
-        transport: httpx.BaseTransport | None = None,
-        ssl_context: ssl.SSLContext | None = None,
+        ca_bundle: bytes | None = None,
     ) -> None:
-        settings = settings or FetchSettings()
-        if transport is None:  # real sockets: as many at once as the open-file limit allows
-            settings = within_open_files(settings)
+        # real sockets: as many at once as the open-file limit allows
+        settings = within_open_files(settings or FetchSettings())
         self.settings = settings
         self.cache = cache
         # Whether another process can build the same fetcher from ``settings`` and the cache
-        # folder alone (see shards.py): not with a test's resolver, transport or CA.
-        self.portable = resolver is None and transport is None and ssl_context is None
+        # folder alone (see shards.py): not with a test's resolver or CA.
+        self.portable = resolver is None and ca_bundle is None
         self.policy = AddressPolicy(settings.allowed_private_hosts)
-        self._backend: GuardedBackend | None = None
-        if transport is None:
-            self._backend = GuardedBackend(self.policy, resolver)
-            transport = PerHostTransport(
-                self._backend, per_host=settings.per_host, ssl_context=ssl_context
-            )
-        self._transport = transport
-        # The client builds requests (default headers, timeouts) and owns the transport; we
-        # send through the transport ourselves so that httpx never interprets a Location
-        # header: redirects, including malformed ones, are entirely ours.
-        self._client = httpx.Client(
-            transport=transport,
-            follow_redirects=False,
-            timeout=httpx.Timeout(settings.timeout),
-            headers={
-                "User-Agent": settings.user_agent,
-                "Accept": ACCEPT,
-                "Accept-Encoding": ACCEPT_ENCODING,
-            },
-            trust_env=False,
-        )
-        # What a GET sends on our own pools, as the client would build it (see ``_send``).
-        self._header_fields = list(self._client.headers.raw)
-        self._timeouts = httpx.Timeout(settings.timeout).as_dict()
+        self.guard = Guard(self.policy, resolver)
+        self.handles = CurlHandles(functools.partial(_configured, ca_bundle, settings.user_agent))
+        self._get_fields = [f"Accept: {ACCEPT}", f"Accept-Encoding: {ACCEPT_ENCODING}"]
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
         self._threads: ThreadPoolExecutor | None = None
@@ -635,7 +672,7 @@ class Fetcher(Closing):
             pool, self._threads = self._threads, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        self._client.close()
+        self.handles.close()
 
     # -- public ---------------------------------------------------------------------------
     def fetch(self, url: str, *, secret: str | None = None) -> FetchResult:
@@ -747,8 +784,7 @@ class Fetcher(Closing):
         busy: dict[str, int] = dict.fromkeys(queues, 0)
         limit, most = self.settings.per_host, self.settings.concurrency
         pool = self._workers()
-        transport = self._transport
-        retire = transport.retire if isinstance(transport, PerHostTransport) else None
+        retire = self._retire
         lock = threading.RLock()  # a callback may run at once, in the thread that launched
         arrived: queue.SimpleQueue[Future[FetchResult]] = queue.SimpleQueue()
         running: set[Future[FetchResult]] = set()  # not done yet (fetching or being read)
@@ -782,7 +818,7 @@ class Fetcher(Closing):
                 fetching -= 1
                 last = not busy[host] and not queues[host]
                 launch()
-            if last and retire is not None:  # its connections are not kept for nothing
+            if last:  # its connections are not kept for nothing
                 retire(url)
 
         def finished(future: Future[FetchResult]) -> None:
@@ -860,6 +896,12 @@ class Fetcher(Closing):
             logger.debug("carnival: POST to %s answered %s", url, result.status)
         return result
 
+    def _retire(self, url: str) -> None:
+        """Close ``url``'s host's idle connections: nothing more is asked of it."""
+        target, _ = _checked(url)
+        if target is not None:
+            self.handles.retire(_slot_key(target))
+
     # -- internals ------------------------------------------------------------------------
     def _post_form(self, url: str, data: Mapping[str, str]) -> FetchResult:
         current, problem = _checked(url)
@@ -870,35 +912,33 @@ class Fetcher(Closing):
         slot = self._slot(current)
         slot.acquire()  # queueing for a polite slot does not count against the deadline
         deadline = time.monotonic() + self.settings.deadline
+        form = urlencode(dict(data)).encode("ascii")
+        fields = [
+            "Accept: */*",
+            "Content-Type: application/x-www-form-urlencoded",
+            "Expect:",  # no 100-continue round trip
+        ]
         try:
-            self._set_deadline(deadline)
-            request = self._client.build_request(
-                "POST", current, data=dict(data), headers={"Accept": "*/*"}
-            )
-            response = self._transport.handle_request(request)
-            response.request = request
-            try:
-                status = response.status_code
-                headers = storable_headers(response.headers)
-                try:
-                    body = self._read_body(response, deadline)
-                except (NetFault, httpx.HTTPError, OSError) as exc:
-                    # The status line has already answered the question; the body is extra.
-                    logger.debug("carnival: answer from %s not read: %s", url, exc)
-                    body = b""
-            finally:
-                response.close()
-        except (NetFault, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            answer = self._perform(current, fields, deadline, lambda status: True, form)
+        except NetFault as exc:
             return self._failure(url, current, exc, deadline)
         finally:
-            self._set_deadline(None)
             slot.release()
+        try:
+            body = answer.finish()
+        except NetFault as exc:
+            # The status line has already answered the question; the body is extra.
+            logger.debug("carnival: answer from %s not read: %s", url, exc)
+            body = b""
+        status, headers = answer.status, answer.fields
         error = None
         if not 200 <= status < 300:
-            error = _status_reason(status, response.headers)
+            error = _status_reason(status, headers)
             if status in REDIRECT_STATUSES:
                 error = f"HTTP {status} (a redirect; not followed for a POST)"
-        return FetchResult(url, str(current), status, headers, body=body, error=error)
+        return FetchResult(
+            url, str(current), status, storable_headers(headers), body=body, error=error
+        )
 
     def _fetch(self, url: str, durable: bool, cache: HttpCache | None) -> FetchResult:
         parsed, problem = _checked(url)
@@ -931,10 +971,6 @@ class Fetcher(Closing):
                 slot = self._slots[key] = threading.BoundedSemaphore(self.settings.per_host)
             return slot
 
-    def _set_deadline(self, at: float | None) -> None:
-        if self._backend is not None:
-            self._backend.set_deadline(at)
-
     def _fetch_network(
         self,
         url: str,
@@ -955,14 +991,12 @@ class Fetcher(Closing):
             elif not slot.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 return self._failure(url, current, DeadlineExceeded(), deadline)
             try:
-                self._set_deadline(deadline)
                 target = self._hop(url, current, cached, deadline, durable, cache)
             except _Stop as stop:
                 return stop.result
-            except (NetFault, httpx.HTTPError, httpx.InvalidURL, *HTTPCORE_ERRORS, OSError) as exc:
+            except NetFault as exc:
                 return self._failure(url, current, exc, deadline)
             finally:
-                self._set_deadline(None)
                 slot.release()
 
             key = str(target)
@@ -988,128 +1022,96 @@ class Fetcher(Closing):
         cache: HttpCache | None,
     ) -> httpx.URL:
         """One request; returns the next URL for a redirect, raises ``_Stop`` when done."""
-        conditional: dict[str, str] = {}
+        fields = self._get_fields
+        conditional = False
         if cached is not None and cached.final_url == str(current):
+            extra = []
             if cached.etag:
-                conditional["If-None-Match"] = cached.etag
+                extra.append(f"If-None-Match: {cached.etag}")
             if cached.last_modified:
-                conditional["If-Modified-Since"] = cached.last_modified
-        response = self._send(current, conditional)
-        try:
-            status = response.status
-            final = str(current)
-            if status in REDIRECT_STATUSES and response.headers.get("location"):
-                return _redirect_target(url, current, response.headers["location"])
-            if status == 304 and conditional and cached is not None:
-                if cache is not None:  # new validators and freshness are remembered
-                    cached = cache.refresh(cached, response.headers)
-                raise _Stop(
-                    _from_cache(url, cached, status=304, not_modified=True, final_url=final)
-                )
-            headers = storable_headers(response.headers)
-            if not 200 <= status < 300:
-                reason = _status_reason(status, response.headers)
-                if status in (429, 503) and cache is not None:
-                    now = cache.clock()
-                    wait = retry_after_seconds(response.headers.get("retry-after"), now)
-                    if wait:
-                        cache.hold(url, now + wait)
-                raise _Stop(FetchResult(url, final, status, headers, error=reason))
-            body = self._read_body(response, deadline)
-        finally:
-            self._drain(response, deadline)
-            response.close()
+                extra.append(f"If-Modified-Since: {cached.last_modified}")
+            if extra:
+                fields, conditional = [*fields, *extra], True
+        answer = self._perform(current, fields, deadline, _wanted)
+        status, headers = answer.status, answer.fields
+        final = str(current)
+        if status in REDIRECT_STATUSES and headers.get("location"):
+            return _redirect_target(url, current, headers["location"])
+        if status == 304 and conditional and cached is not None:
+            if cache is not None:  # new validators and freshness are remembered
+                cached = cache.refresh(cached, headers)
+            raise _Stop(_from_cache(url, cached, status=304, not_modified=True, final_url=final))
+        stored = storable_headers(headers)
+        if not 200 <= status < 300:
+            reason = _status_reason(status, headers)
+            if status in (429, 503) and cache is not None:
+                now = cache.clock()
+                wait = retry_after_seconds(headers.get("retry-after"), now)
+                if wait:
+                    cache.hold(url, now + wait)
+            raise _Stop(FetchResult(url, final, status, stored, error=reason))
+        body = answer.finish()
         digest = hashlib.sha256(body).hexdigest()
         if cache is not None:
-            if stores(response.headers):
-                cache.put(url, final, status, headers, body, durable=durable, digest=digest)
+            if stores(headers):
+                cache.put(url, final, status, stored, body, durable=durable, digest=digest)
             else:  # RFC 9111 section 5.2.2.5: not stored, and no older copy is kept either
                 cache.remove(url)
-        raise _Stop(FetchResult(url, final, status, headers, body=body, digest=digest))
+        raise _Stop(FetchResult(url, final, status, stored, body=body, digest=digest))
 
-    def _send(self, current: httpx.URL, fields: dict[str, str]) -> _Answer:
-        """Send a GET and return the answer once its header is in.
-
-        On our own per-host pools the request goes to httpcore directly: building it through
-        the httpx client and wrapping the answer costs more CPU than the rest of a request.
-        Both ways send the same fields; a URL with user info, or a transport given to the
-        Fetcher, goes through httpx (which also turns user info into Basic auth).
-        """
-        if isinstance(self._transport, PerHostTransport) and not current.userinfo:
-            request = httpcore.Request(
-                b"GET",
-                httpcore.URL(
-                    scheme=current.raw_scheme,
-                    host=current.raw_host,
-                    port=current.port,
-                    target=current.raw_path,
-                ),
-                headers=[
-                    (b"Host", current.netloc),
-                    *self._header_fields,
-                    *((k.encode("latin-1"), v.encode("latin-1")) for k, v in fields.items()),
-                ],
-                extensions={"timeout": self._timeouts},
-            )
-            pool, release = self._transport.lease(current)
-            try:
-                answer = pool.handle_request(request)
-            except BaseException:
-                release()
-                raise
-            return _Answer(
-                answer.status, httpx.Headers(answer.headers), answer.stream, answer, release
-            )
-        built = self._client.build_request("GET", current, headers=fields)
-        response = self._transport.handle_request(built)
-        response.request = built
-        return _Answer(response.status_code, response.headers, response.iter_raw(), response)
-
-    def _read_body(self, response: _Answer, deadline: float) -> bytes:
-        """The decoded body, cut off as soon as it passes ``max_bytes`` or the deadline."""
-        limit = self.settings.max_bytes
-        encoding = response.headers.get("content-encoding")
-        decoder = content_decoder(encoding)
-        if not encoding or encoding.strip().lower() == "identity":
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
-                raise TooLarge(limit)
-        body = bytearray()
-
-        def take(pieces: Iterator[bytes]) -> None:
-            for piece in pieces:
-                if len(body) + len(piece) > limit:
-                    raise TooLarge(limit)
-                body.extend(piece)
-
-        for raw in response.iter_raw():
-            if time.monotonic() >= deadline:
-                raise DeadlineExceeded()
-            take(decoder.feed(raw))
-        take(decoder.finish())
-        return bytes(body)
-
-    def _drain(self, response: _Answer, deadline: float) -> None:
-        """Read the rest of a small answer we do not use (a 304, a redirect, an error page),
-        so its connection can carry the next request to the host instead of being closed:
-        a connection is only reusable once the whole message has been read (RFC 9112
-        section 9.3). A body of unknown or large size, or one slower than ``DRAIN_SECONDS``,
-        is not waited for: closing the connection costs less."""
-        if response.consumed or response.closed:
-            return
-        length = response.headers.get("content-length")
-        if response.status != 304 and not (length and length.isdigit()):
-            return
-        if length and length.isdigit() and int(length) > DRAIN_BYTES:
-            return
-        self._set_deadline(min(deadline, time.monotonic() + DRAIN_SECONDS))
+    def _perform(
+        self,
+        current: httpx.URL,
+        fields: list[str],
+        deadline: float,
+        keep: Callable[[int], bool],
+        form: bytes | None = None,
+    ) -> _Exchange:
+        """Send one request (a GET, or a POST of ``form``) to the checked addresses of
+        ``current``'s host and return its answer once read: the header always, the body
+        when ``keep(status)``. Raises ``NetFault`` for what kept an answer from arriving."""
+        s = self.settings
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded()
+        host, port = current.host, current.port or (443 if current.scheme == "https" else 80)
+        addresses = self.guard.addresses(host, port, min(s.timeout, left))
+        exchange = _Exchange(keep, s.max_bytes, s.timeout)
+        handle, release = self.handles.lease(_slot_key(current))
         try:
-            for _ in response.iter_raw():
-                pass
-        except (NetFault, httpx.HTTPError, *HTTPCORE_ERRORS, OSError):
-            pass  # the connection is closed instead; the answer was already decided
+            if parse_ip(host) is None:  # libcurl connects to these, never resolving the name
+                pinned = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
+                handle.setopt(pycurl.RESOLVE, [f"{host}:{port}:{pinned}"])
+            handle.setopt(pycurl.URL, str(current))
+            handle.setopt(pycurl.HTTPHEADER, fields)
+            if form is None:
+                handle.setopt(pycurl.HTTPGET, 1)
+            else:
+                handle.setopt(pycurl.POSTFIELDS, form)
+            left = deadline - time.monotonic()
+            handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, math.ceil(min(s.timeout, left) * 1000)))
+            handle.setopt(pycurl.TIMEOUT_MS, max(1, math.ceil(left * 1000)))
+            handle.setopt(pycurl.HEADERFUNCTION, exchange.header)
+            handle.setopt(pycurl.WRITEFUNCTION, exchange.write)
+            handle.setopt(pycurl.XFERINFOFUNCTION, exchange.progress)
+            try:
+                handle.perform()
+            except pycurl.error as exc:
+                decided = exchange.complete and not keep(exchange.status)
+                if not decided:  # else the body we did not want was cut: no matter
+                    if exchange.fault is not None:
+                        raise exchange.fault from None
+                    code, message = exc.args
+                    os_errno = handle.getinfo(pycurl.OS_ERRNO)
+                    raise CurlFault(code, str(message), os_errno) from None
+            finally:
+                # Callbacks hold the exchange (and its body): the handle lets them go.
+                handle.setopt(pycurl.HEADERFUNCTION, _ignore)
+                handle.setopt(pycurl.WRITEFUNCTION, _ignore)
+                handle.setopt(pycurl.XFERINFOFUNCTION, _still)
         finally:
-            self._set_deadline(deadline)
+            release()
+        return exchange
 
     def _failure(
         self, url: str, current: httpx.URL, exc: BaseException, deadline: float | None
@@ -1119,26 +1121,63 @@ class Fetcher(Closing):
     def _reason(self, exc: BaseException, deadline: float | None) -> str:
         s = self.settings
         past = deadline is not None and time.monotonic() >= deadline
-        timeout = isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException)
+        timeout = isinstance(exc, LookupTimeout | ReadTimeout) or (
+            isinstance(exc, CurlFault) and exc.code == pycurl.E_OPERATION_TIMEDOUT
+        )
         if isinstance(exc, DeadlineExceeded) or (timeout and past):
             return f"timed out after {format_seconds(s.deadline)} s"
         if timeout:
             return f"timed out after {format_seconds(s.timeout)} s"
-        if isinstance(exc, NetFault):
+        if not isinstance(exc, CurlFault):
             return str(exc)
-        if _cause(exc, ConnectionRefusedError) is not None:
-            return "connection refused"
-        bad_cert = _cause(exc, ssl.SSLCertVerificationError)
-        if bad_cert is not None:
-            why = str(bad_cert.verify_message or bad_cert.reason or "no reason given")
-            return f"TLS certificate verification failed ({_printable(why.rstrip('.'), 160)})"
-        if isinstance(exc, httpx.ConnectError | httpcore.ConnectError):
-            return _describe("connection failed", exc)
-        if isinstance(exc, httpx.ProtocolError | httpcore.ProtocolError):
-            return _describe("protocol error", exc)
-        if isinstance(exc, httpx.InvalidURL):
-            return _describe("invalid URL", exc)
-        return _describe("network error", exc)
+        return _curl_reason(exc)
+
+
+def _wanted(status: int) -> bool:
+    """Whether a GET answer's body is read: only a success's."""
+    return 200 <= status < 300
+
+
+def _ignore(data: bytes) -> None:
+    return None
+
+
+def _still(*_counts: int) -> int:
+    return 0
+
+
+# libcurl's faults by the words the fetcher reports them with; its message follows.
+CURL_KINDS = {
+    pycurl.E_COULDNT_CONNECT: "connection failed",
+    pycurl.E_SSL_CONNECT_ERROR: "TLS handshake failed",
+    pycurl.E_FTP_WEIRD_SERVER_REPLY: "protocol error",  # 8, CURLE_WEIRD_SERVER_REPLY
+    pycurl.E_UNSUPPORTED_PROTOCOL: "protocol error",
+    pycurl.E_GOT_NOTHING: "protocol error",
+    pycurl.E_PARTIAL_FILE: "protocol error",
+    pycurl.E_RECV_ERROR: "network error",
+    pycurl.E_SEND_ERROR: "network error",
+    pycurl.E_URL_MALFORMAT: "invalid URL",
+}
+TLS_VERIFY_PREFIXES = (
+    "SSL certificate OpenSSL verify result: ",
+    "SSL certificate problem: ",
+    "SSL: ",
+)
+
+
+def _curl_reason(fault: CurlFault) -> str:
+    message = _printable(str(fault), 160).rstrip(".")
+    message = re.sub(r" \(\d+\)$", "", message)  # an OpenSSL code after its words
+    if fault.code == pycurl.E_COULDNT_CONNECT and fault.os_errno == errno.ECONNREFUSED:
+        return "connection refused"
+    if fault.code == pycurl.E_PEER_FAILED_VERIFICATION:
+        for prefix in TLS_VERIFY_PREFIXES:
+            message = message.removeprefix(prefix)
+        return f"TLS certificate verification failed ({message})"
+    if fault.code == pycurl.E_GOT_NOTHING:  # libcurl says "Empty reply from server"
+        return "protocol error (the server closed the connection without answering)"
+    kind = CURL_KINDS.get(fault.code, "network error")
+    return f"{kind} ({message})" if message else kind
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -1271,18 +1310,6 @@ def _from_cache(
         from_cache=True,
         digest=cached.digest,
     )
-
-
-def _cause(exc: BaseException, kind: type[_Exc]) -> _Exc | None:
-    """The first exception of type ``kind`` in ``exc``'s chain of causes, or None."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def _describe(kind: str, exc: BaseException) -> str:

@@ -1,8 +1,8 @@
 """Address policy: which IP addresses the fetcher may connect to, enforced at connect time.
 
-The check runs inside the network backend that httpcore calls for every new connection, so
-every redirect hop and every re-resolution (DNS rebinding) is covered, and the socket goes to
-an address that was checked, never to one the operating system resolves again afterwards.
+The check runs for every request before it is sent (``Guard``): every redirect hop and every
+re-resolution (DNS rebinding) is covered, and the HTTP client is given the checked addresses to
+connect to, never resolving the name again itself.
 
 An address is refused when it is loopback, private, link-local (169.254.0.0/16 with the cloud
 metadata address, fe80::/10), multicast, reserved, unspecified or otherwise not globally
@@ -19,13 +19,9 @@ import logging
 import queue
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
-
-import httpcore
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +30,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class NetFault(Exception):
-    """A remote or policy fault raised below httpx; ``str(exc)`` is the plain reason."""
+    """A remote or policy fault met while fetching; ``str(exc)`` is the plain reason."""
 
 
 class AddressRefused(NetFault):
@@ -49,11 +45,6 @@ class DNSFailure(NetFault):
     def __init__(self, host: str) -> None:
         super().__init__(f"DNS lookup failed for {host}")
         self.host = host
-
-
-class ConnectionRefused(NetFault):
-    def __init__(self) -> None:
-        super().__init__("connection refused")
 
 
 class DeadlineExceeded(NetFault):
@@ -156,10 +147,6 @@ class AddressPolicy:
                 raise AddressRefused(address, host, category)
 
 
-class _Deadline(threading.local):
-    at: float | None = None
-
-
 class _Lookups:
     """A few daemon threads that run DNS lookups for every backend, started as needed and
     reused, so a new connection costs no new thread.
@@ -211,47 +198,40 @@ class _Lookups:
 _LOOKUPS = _Lookups(64)
 
 
-class GuardedBackend(httpcore.NetworkBackend):
-    """An httpcore network backend that resolves, checks and connects to the checked address.
+class LookupTimeout(NetFault):
+    """A DNS lookup did not answer within the connect timeout."""
 
-    It also bounds every connect, read and write by the calling thread's deadline (set with
-    ``deadline()``), so a server that trickles bytes, even in its headers, is cut off on time.
+    def __init__(self, host: str) -> None:
+        super().__init__(f"DNS lookup for {host} timed out")
+        self.host = host
+
+
+class Guard:
+    """Resolves a host, bounded in time, and checks every address it resolves to.
+
+    The fetcher connects only to the addresses ``addresses`` returns (it pins them in the
+    HTTP client, which then never resolves the name itself), so every redirect hop and every
+    fresh DNS answer is checked, and the socket goes to an address that was checked, never to
+    one the operating system resolves again afterwards.
     """
 
     def __init__(self, policy: AddressPolicy, resolver: Resolver | None = None) -> None:
         self.policy = policy
         self.resolver = resolver or system_resolver
-        self._inner = httpcore.SyncBackend()
-        self._deadline = _Deadline()
 
-    # -- deadline ---------------------------------------------------------------------------
-    def set_deadline(self, at: float | None) -> None:
-        """Set (or clear, with None) the ``time.monotonic()`` deadline for this thread."""
-        self._deadline.at = at
-
-    def bound(self, timeout: float | None) -> float | None:
-        """``timeout`` shortened to the time left before this thread's deadline."""
-        at = self._deadline.at
-        if at is None:
-            return timeout
-        remaining = at - time.monotonic()
-        if remaining <= 0:
-            raise DeadlineExceeded()
-        return remaining if timeout is None else min(timeout, remaining)
-
-    # -- resolution -------------------------------------------------------------------------
     def resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
         """Addresses for ``host``: the literal itself, or the resolver's answer (bounded in time)."""
         ip = parse_ip(host)
         if ip is not None:
             return [host.strip("[]")]
+        if timeout is not None and timeout <= 0:
+            raise LookupTimeout(host)
         lookup = _LOOKUPS.submit(lambda: list(self.resolver(host, port)))
         try:
             found = lookup.result(timeout)
         except (FutureTimeout, CancelledError):
             lookup.cancel()  # not started yet: it never will
-            self.bound(None)  # raises DeadlineExceeded when that is what ran out
-            raise httpcore.ConnectTimeout(f"DNS lookup for {host} timed out") from None
+            raise LookupTimeout(host) from None
         except Exception as exc:
             logger.debug("carnival: DNS lookup for %s failed: %r", host, exc)
             raise DNSFailure(host) from exc
@@ -260,64 +240,9 @@ class GuardedBackend(httpcore.NetworkBackend):
             raise DNSFailure(host)
         return addresses
 
-    # -- httpcore.NetworkBackend ------------------------------------------------------------
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        addresses = self.resolve(host, port, self.bound(timeout))
-        self.policy.check(host, addresses)
-        last: Exception | None = None
-        refused = 0
-        for address in addresses:
-            try:
-                stream = self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=self.bound(timeout),
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except httpcore.ConnectError as exc:
-                last = exc
-                refused += isinstance(exc.__cause__, ConnectionRefusedError)
-                continue
-            return DeadlineStream(stream, self)
-        if refused == len(addresses):
-            raise ConnectionRefused() from last
-        assert last is not None
-        raise last
-
-    def connect_unix_socket(self, path: str, timeout=None, socket_options=None):  # noqa: ANN001
-        raise AddressRefused(path, path, "unix socket")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-class DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose every operation is bounded by the backend's thread deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream, backend: GuardedBackend) -> None:
-        self._inner = inner
-        self._backend = backend
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._backend.bound(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, self._backend.bound(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context, server_hostname=None, timeout=None):  # noqa: ANN001
-        inner = self._inner.start_tls(ssl_context, server_hostname, self._backend.bound(timeout))
-        return DeadlineStream(inner, self._backend)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+    def addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
+        """The addresses the fetcher may connect to for ``host``: all it resolves to, each
+        allowed by the policy (else ``AddressRefused``, before any connection)."""
+        found = self.resolve(host, port, timeout)
+        self.policy.check(host, found)
+        return found
