@@ -24,7 +24,7 @@ SOURCE = "https://carnival.example/carnival/networking/2/"
 EDITION = "The Networking Carnival #2: Networking for a Job Search"
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 LATER = NOW + timedelta(days=1)
-LOCAL = {"timeout": 1.0, "deadline": 3.0, "allowed_private_hosts": frozenset({"127.0.0.1"})}
+LOCAL = {"timeout": 1.0, "deadline": 2.0, "allowed_private_hosts": frozenset({"127.0.0.1"})}
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 

@@ -11,9 +11,10 @@ import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 
+import pycurl
 import pytest
 from blog_carnival.cache import HttpCache
-from blog_carnival.fetch import ACCEPT, Fetcher, FetchSettings, format_size
+from blog_carnival.fetch import ACCEPT, Fetcher, FetchSettings, _Exchange, format_size
 from blog_carnival.model import FetchResult
 from hostile_server import (
     HostileServer,
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 
 MiB = 1024 * 1024
 LOCAL = frozenset({"127.0.0.1"})
-FAST = {"timeout": 1.0, "deadline": 3.0, "max_bytes": MiB, "allowed_private_hosts": LOCAL}
+FAST = {"timeout": 1.0, "deadline": 2.0, "max_bytes": MiB, "allowed_private_hosts": LOCAL}
 
 Make = Callable[..., Fetcher]
 
@@ -281,6 +282,31 @@ def test_a_server_that_never_answers_times_out(make_fetcher: Make, server) -> No
     result = make_fetcher(timeout=0.5, deadline=30).fetch(server.hang("/hang"))
     assert result.error == "timed out after 0.5 s"  # the read timeout, not the deadline
     assert len(server.requests_to("/hang")) == 1
+
+
+@HANG_GUARD
+def test_a_kept_connection_that_then_hangs_times_out_once(make_fetcher: Make, server) -> None:
+    """The second request goes out on the first one's connection; the read timeout cuts that
+    connection, and libcurl's retry of a request on a cut kept-alive connection is refused:
+    the server is asked once, and the reason is the read timeout."""
+    fetcher = make_fetcher(timeout=0.5, deadline=30)
+    assert fetcher.fetch(server.route("/first", body=b"ok")).body == b"ok"
+    for path, send in (("/hang", fetcher.fetch), ("/post-hang", None)):
+        url = server.hang(path)
+        result = send(url) if send else fetcher.post_form(url, {"source": "a", "target": "b"})
+        assert result.error == "timed out after 0.5 s"
+        assert len(server.requests_to(path)) == 1
+
+
+def test_a_request_goes_only_to_a_checked_address() -> None:
+    """libcurl is pinned to the addresses the guard checked; the last look before the request
+    goes out (CURLOPT_PREREQFUNCTION) refuses any other, should one ever be connected."""
+    exchange = _Exchange(lambda status: True, MiB, frozenset({"127.0.0.1"}))
+    assert exchange.ready("127.0.0.1", "127.0.0.1", 80, 50000) == pycurl.PREREQFUNC_OK
+    assert exchange.ready("10.0.0.7", "10.0.0.1", 80, 50000) == pycurl.PREREQFUNC_ABORT
+    assert str(exchange.fault) == (
+        "refused address 10.0.0.7 for this request (not the checked address)"
+    )
 
 
 @HANG_GUARD

@@ -27,7 +27,7 @@ from webmention_receiver import Receiver
 
 PAGE = "https://blog.example/2026/10/coffee-chats.html"
 HTML = {"Content-Type": "text/html; charset=utf-8"}
-LOCAL = {"timeout": 1.0, "deadline": 3.0, "allowed_private_hosts": frozenset({"127.0.0.1"})}
+LOCAL = {"timeout": 1.0, "deadline": 2.0, "allowed_private_hosts": frozenset({"127.0.0.1"})}
 SOURCE = "https://carnival.example/carnival/networking/2/"
 
 

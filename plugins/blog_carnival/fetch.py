@@ -7,7 +7,7 @@ Policy (see DESIGN.md, "Fetch policy"):
 - The address policy (``netpolicy.Guard``) runs before every request: the host is resolved
   by us, every address checked, and libcurl pinned to those addresses (CURLOPT_RESOLVE), so
   every hop and every fresh DNS answer is checked and the socket goes to a checked address.
-- A connect timeout, a read timeout (nothing arriving for that long; ``_Exchange.progress``),
+- A connect timeout, a read timeout (nothing arriving for that long; ``_Watch``),
   and an overall deadline per URL that bounds the whole exchange, redirects and body
   included (so a server trickling bytes, in its headers or its body, is cut off on time).
 - A cap on the decompressed body, enforced while streaming: we inflate gzip/deflate ourselves
@@ -37,6 +37,7 @@ touches the cache.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
@@ -45,6 +46,7 @@ import math
 import os
 import queue
 import re
+import socket
 import threading
 import time
 import zlib
@@ -65,11 +67,13 @@ from .cache import CachedResponse, HttpCache, storable_headers, stores
 from .model import FetchResult, utc_datetime
 from .netpolicy import (
     AddressPolicy,
+    AddressRefused,
     DeadlineExceeded,
     Guard,
     LookupTimeout,
     NetFault,
     Resolver,
+    normalise_host,
     parse_ip,
 )
 from .textutil import Closing
@@ -101,9 +105,7 @@ class FetchSettings:
     """How the fetcher behaves. These defaults are the plugin's defaults too: settings.py
     reads them from here (the CARNIVAL_* setting beside each field), so there is one set."""
 
-    # CARNIVAL_TIMEOUT: connect and read timeout, seconds (a read that stalls is noticed
-    # within a second after it: ``_Exchange.progress``)
-    timeout: float = 10.0
+    timeout: float = 10.0  # CARNIVAL_TIMEOUT: connect and read timeout, seconds
     deadline: float = 30.0  # CARNIVAL_DEADLINE: wall-clock limit per URL, redirects and body
     max_bytes: int = 10 * MiB  # CARNIVAL_MAX_BYTES: cap on the DECOMPRESSED body, streaming
     max_redirects: int = 5
@@ -343,9 +345,105 @@ def trust_ca(ca_file: str | bytes | Path) -> bytes:
     return Path(CA_BUNDLE).read_bytes() + b"\n" + Path(os.fsdecode(ca_file)).read_bytes()
 
 
-def _configured(ca_bundle: bytes | None, user_agent: str) -> pycurl.Curl:
+class _Handle(pycurl.Curl):
+    """An easy handle that knows the sockets of its connection, so that a stalled transfer
+    can be cut from another thread (``_Watch``): libcurl tells us each socket it opens
+    (CURLOPT_SOCKOPTFUNCTION) and lets us close it (CURLOPT_CLOSESOCKETFUNCTION), under a
+    lock, so a socket is never cut after its number has gone to another file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fds: set[int] = set()
+        self.fds_lock = threading.Lock()
+        self.setopt(pycurl.SOCKOPTFUNCTION, self._opened)
+        self.setopt(pycurl.CLOSESOCKETFUNCTION, self._closing)
+
+    def _opened(self, fd: int, _purpose: int) -> int:
+        with self.fds_lock:
+            self.fds.add(fd)
+        return pycurl.SOCKOPT_OK
+
+    def _closing(self, fd: int) -> int:
+        with self.fds_lock:
+            self.fds.discard(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return 0
+
+    def cut(self) -> None:
+        """Shut this handle's connection down: the transfer on it ends at once, in error."""
+        with self.fds_lock:
+            for fd in self.fds:
+                try:
+                    with socket.socket(fileno=os.dup(fd)) as sock:
+                        sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class _Watch:
+    """The read timeout: one thread per fetcher that cuts the connection of any transfer
+    in which nothing has arrived for ``timeout`` seconds since the request went out or the
+    last piece of the answer came in, as a socket timeout on each read would.
+
+    It is a thread of ours, not a callback of libcurl's progress meter (which libcurl calls
+    ten times in a request, each call a turn at the interpreter lock, and while waiting only
+    once a second), and it sleeps until the earliest moment a transfer could be stalled.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._under_way: dict[int, tuple[_Exchange, _Handle]] = {}
+        self._wake = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self, exchange: _Exchange, handle: _Handle) -> None:
+        with self._wake:
+            self._under_way[id(exchange)] = (exchange, handle)
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, name="carnival-read-timeout", daemon=True
+                )
+                self._thread.start()
+            elif len(self._under_way) == 1:
+                self._wake.notify()
+
+    def stop(self, exchange: _Exchange) -> None:
+        with self._wake:
+            self._under_way.pop(id(exchange), None)
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+
+    def _run(self) -> None:
+        with self._wake:
+            while not self._closed:
+                if not self._under_way:
+                    self._wake.wait()
+                    continue
+                now = time.monotonic()
+                earliest = now + self.timeout
+                for exchange, handle in self._under_way.values():
+                    if exchange.stalled:
+                        continue
+                    due = exchange.active + self.timeout
+                    if due <= now:
+                        exchange.stalled = True
+                        handle.cut()
+                    else:
+                        earliest = min(earliest, due)
+                self._wake.wait(max(WATCH_LEAST, earliest - now))
+
+
+WATCH_LEAST = 0.02  # the read-timeout thread sleeps at least this long between its rounds
+
+
+def _configured(ca_bundle: bytes | None, user_agent: str) -> _Handle:
     """A new easy handle with the options every request shares."""
-    handle = pycurl.Curl()
+    handle = _Handle()
     handle.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for timeouts
     handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
     handle.setopt(pycurl.FOLLOWLOCATION, 0)  # redirects are ours (``_redirect_target``)
@@ -359,9 +457,6 @@ def _configured(ca_bundle: bytes | None, user_agent: str) -> pycurl.Curl:
     else:
         handle.setopt(pycurl.CAINFO_BLOB, ca_bundle)
     handle.setopt(pycurl.USERAGENT, user_agent)
-    # The read timeout is ours (``_Exchange.progress``): libcurl's low-speed check averages
-    # over several seconds, so a stall after some bytes would be seen seconds late.
-    handle.setopt(pycurl.NOPROGRESS, 0)
     return handle
 
 
@@ -381,19 +476,19 @@ class CurlHandles:
 
     def __init__(
         self,
-        new: Callable[[], pycurl.Curl],
+        new: Callable[[], _Handle],
         *,
         idle_connections: int = IDLE_CONNECTIONS,
     ) -> None:
         self._new = new
-        self._idle: OrderedDict[str, list[pycurl.Curl]] = OrderedDict()  # oldest host first
+        self._idle: OrderedDict[str, list[_Handle]] = OrderedDict()  # oldest host first
         self._idle_count = 0  # their sum
         self._idle_connections = max(0, idle_connections)
         self._users: dict[str, int] = {}  # requests under way, by host
         self._retired: set[str] = set()  # close once idle: nothing more is asked of them
         self._lock = threading.Lock()
 
-    def lease(self, key: str) -> tuple[pycurl.Curl, Callable[[], None]]:
+    def lease(self, key: str) -> tuple[_Handle, Callable[[], None]]:
         """A handle for ``key`` (the one used last for it, when one is idle) and the function
         to call (once) when the request made with it is done."""
         with self._lock:
@@ -421,8 +516,8 @@ class CurlHandles:
         for handle in closing:
             handle.close()
 
-    def _release(self, key: str, handle: pycurl.Curl) -> None:
-        closing: list[pycurl.Curl] = []
+    def _release(self, key: str, handle: _Handle) -> None:
+        closing: list[_Handle] = []
         with self._lock:
             users = self._users.pop(key, 1) - 1
             if users:
@@ -440,7 +535,7 @@ class CurlHandles:
         for old in closing:  # no request under way on it: nothing is cut short
             old.close()
 
-    def _forget_locked(self, key: str) -> list[pycurl.Curl]:
+    def _forget_locked(self, key: str) -> list[_Handle]:
         """The idle handles of ``key``, forgotten (the caller closes them, outside the lock)."""
         handles = self._idle.pop(key, [])
         self._idle_count -= len(handles)
@@ -473,7 +568,7 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
 
 
 class ReadTimeout(NetFault):
-    """Nothing arrived (nor left) for the read timeout."""
+    """Nothing arrived for the read timeout (``_Watch``)."""
 
     def __init__(self) -> None:
         super().__init__("read timed out")
@@ -500,20 +595,16 @@ class _Exchange:
     connection is only reusable once the whole message has been read, RFC 9112 section 9.3);
     otherwise it is cut at once: closing the connection costs less.
 
-    A fault met in a callback (``TooLarge``, ``UndecodableBody``, ``ReadTimeout``) is kept
-    in ``fault`` and the transfer stopped: libcurl then reports a write error or an abort,
-    and the fault is the reason.
-
-    The read timeout is counted here: ``progress``, which libcurl calls as the transfer moves
-    and once a second while it waits, stops a transfer in which nothing has arrived or left
-    for ``timeout`` seconds, as a socket timeout on each read would, but noticed up to a
-    second late (a deadline within a second of the timeout may then be what stops it).
+    A fault met in a callback (``TooLarge``, ``UndecodableBody``, ``AddressRefused``) is
+    kept in ``fault`` and the transfer stopped: libcurl then reports a write error or an
+    abort, and the fault is the reason. ``active`` is when the request went out or the
+    answer last moved, for the read timeout (``_Watch``), which sets ``stalled``.
     """
 
     __slots__ = (
-        "timeout",
+        "allowed",
         "active",
-        "sent",
+        "stalled",
         "keep",
         "limit",
         "status",
@@ -526,10 +617,10 @@ class _Exchange:
         "drained",
     )
 
-    def __init__(self, keep: Callable[[int], bool], limit: int, timeout: float) -> None:
-        self.timeout = timeout
-        self.active = time.monotonic()  # when a byte last arrived or left
-        self.sent = 0
+    def __init__(self, keep: Callable[[int], bool], limit: int, allowed: frozenset[str]) -> None:
+        self.allowed = allowed  # the addresses the guard checked
+        self.active = time.monotonic()
+        self.stalled = False
         self.keep = keep
         self.limit = limit
         self.status = 0
@@ -541,14 +632,17 @@ class _Exchange:
         self.fault: NetFault | None = None
         self.drained = 0
 
-    def progress(self, _down_total: int, _down: int, _up_total: int, up: int) -> int:
-        now = time.monotonic()
-        if up != self.sent:
-            self.sent, self.active = up, now
-        elif now - self.active >= self.timeout:
-            self.fault = ReadTimeout()
-            return 1  # stops the transfer
-        return 0
+    def ready(self, address: str, _local: str, _port: int, _local_port: int) -> int:
+        """The connection is made (or reused) and the request about to go: to a checked
+        address, or not at all (CURLOPT_PREREQFUNCTION; the pinned addresses make it so, this
+        makes sure)."""
+        if self.stalled:  # libcurl retrying on a new connection the request we cut: no
+            return pycurl.PREREQFUNC_ABORT
+        self.active = time.monotonic()
+        if normalise_host(address) not in self.allowed:
+            self.fault = AddressRefused(address, "this request", "not the checked address")
+            return pycurl.PREREQFUNC_ABORT
+        return pycurl.PREREQFUNC_OK
 
     def header(self, line: bytes) -> None:
         self.active = time.monotonic()
@@ -661,6 +755,7 @@ class Fetcher(Closing):
         self.policy = AddressPolicy(settings.allowed_private_hosts)
         self.guard = Guard(self.policy, resolver)
         self.handles = CurlHandles(functools.partial(_configured, ca_bundle, settings.user_agent))
+        self._watch = _Watch(settings.timeout)
         self._get_fields = [f"Accept: {ACCEPT}", f"Accept-Encoding: {ACCEPT_ENCODING}"]
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
@@ -672,6 +767,7 @@ class Fetcher(Closing):
             pool, self._threads = self._threads, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        self._watch.close()
         self.handles.close()
 
     # -- public ---------------------------------------------------------------------------
@@ -1076,7 +1172,8 @@ class Fetcher(Closing):
             raise DeadlineExceeded()
         host, port = current.host, current.port or (443 if current.scheme == "https" else 80)
         addresses = self.guard.addresses(host, port, min(s.timeout, left))
-        exchange = _Exchange(keep, s.max_bytes, s.timeout)
+        allowed = frozenset(normalise_host(a) for a in addresses)
+        exchange = _Exchange(keep, s.max_bytes, allowed)
         handle, release = self.handles.lease(_slot_key(current))
         try:
             if parse_ip(host) is None:  # libcurl connects to these, never resolving the name
@@ -1093,7 +1190,8 @@ class Fetcher(Closing):
             handle.setopt(pycurl.TIMEOUT_MS, max(1, math.ceil(left * 1000)))
             handle.setopt(pycurl.HEADERFUNCTION, exchange.header)
             handle.setopt(pycurl.WRITEFUNCTION, exchange.write)
-            handle.setopt(pycurl.XFERINFOFUNCTION, exchange.progress)
+            handle.setopt(pycurl.PREREQFUNCTION, exchange.ready)
+            self._watch.start(exchange, handle)
             try:
                 handle.perform()
             except pycurl.error as exc:
@@ -1101,14 +1199,17 @@ class Fetcher(Closing):
                 if not decided:  # else the body we did not want was cut: no matter
                     if exchange.fault is not None:
                         raise exchange.fault from None
+                    if exchange.stalled:
+                        raise ReadTimeout() from None
                     code, message = exc.args
                     os_errno = handle.getinfo(pycurl.OS_ERRNO)
                     raise CurlFault(code, str(message), os_errno) from None
             finally:
+                self._watch.stop(exchange)
                 # Callbacks hold the exchange (and its body): the handle lets them go.
                 handle.setopt(pycurl.HEADERFUNCTION, _ignore)
                 handle.setopt(pycurl.WRITEFUNCTION, _ignore)
-                handle.setopt(pycurl.XFERINFOFUNCTION, _still)
+                handle.setopt(pycurl.PREREQFUNCTION, _go)
         finally:
             release()
         return exchange
@@ -1142,8 +1243,8 @@ def _ignore(data: bytes) -> None:
     return None
 
 
-def _still(*_counts: int) -> int:
-    return 0
+def _go(*_connection: object) -> int:
+    return pycurl.PREREQFUNC_OK
 
 
 # libcurl's faults by the words the fetcher reports them with; its message follows.
