@@ -8,13 +8,13 @@ fetched in this process by
   ours cold     Fetcher.fetch_each with an empty HTTP cache (what a first build does)
   ours 304      the same again with refresh on: every feed revalidated, every answer a 304
   plain pool    ThreadPoolExecutor(concurrency) + urllib (a new connection per request)
-  asyncio       httpcore's async connection pools (the library under our client) on asyncio,
-                per-host and overall limits as ours
+  asyncio       httpcore's async connection pools (the library under httpx, our client
+                before libcurl) on asyncio, per-host and overall limits as ours
   libcurl       pycurl's multi interface (libcurl's own event loop, in C), per-host and
-                overall limits as ours; only when pycurl is installed (it is not a dependency)
+                overall limits as ours
   libcurl easy  pycurl's easy handles in a pool of threads, each host's handles (and their
-                kept-alive connections) reused for its next URLs: the shape our fetcher has,
-                with libcurl where httpcore is
+                kept-alive connections) reused for its next URLs: the shape our fetcher
+                has, without its policy
 
 and prints for each the wall time beside the latency floor and the CPU seconds (user + system
 of this process: every thread) per request. Only "ours" applies the fetch policy (address
@@ -211,7 +211,7 @@ def main() -> None:
         )
         try:
             import pycurl  # noqa: F401
-        except ImportError:
+        except ImportError:  # a dependency of the plugin: only a broken install lacks it
             rows.append(("libcurl", "pycurl is not installed (pip install pycurl)"))
         else:
             rows.append(
