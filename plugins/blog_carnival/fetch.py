@@ -93,9 +93,8 @@ ACCEPT = (
 ACCEPT_ENCODING = "gzip, deflate"
 DECODE_CHUNK = 64 * KiB  # most bytes one inflate step may produce
 DRAIN_BYTES = 64 * KiB  # an unused answer body up to this size is read to keep its connection
-DRAIN_SECONDS = 1.0  # ... if it arrives within this time
 # Connections kept open to hosts while no request to them is under way, for their next
-# requests (PerHostTransport): a carnival of thousands of hosts must not hold a socket open
+# requests (CurlHandles): a carnival of thousands of hosts must not hold a socket open
 # for each of them.
 IDLE_CONNECTIONS = 128
 
@@ -857,7 +856,7 @@ class Fetcher(Closing):
         is in, before ``after`` reads it: the next request goes out while this one is read
         (reading happens on extra threads, up to ``concurrency`` more), so a host's rounds
         are not also waiting on the reading. When a host's last URL is done, its connections
-        are closed (``PerHostTransport.retire``). Closing the iterator early cancels what has
+        are closed (``CurlHandles.retire``). Closing the iterator early cancels what has
         not started.
 
         A URL the cache answers with no request (``answers_from_cache``: offline, or a stored

@@ -92,7 +92,7 @@ def split(urls: Iterable[str], shards: int) -> list[list[str]]:
 
 def portable(fetcher: Fetcher) -> tuple[FetchSettings, Path | None] | None:
     """What a worker needs to build the same fetcher (its settings and cache folder), or
-    None when it cannot: a test's resolver, transport, TLS context or clock do not cross
+    None when it cannot: a test's resolver, trusted CA or clock do not cross
     into another process."""
     if not fetcher.portable:
         return None
