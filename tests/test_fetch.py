@@ -298,6 +298,26 @@ def test_a_kept_connection_that_then_hangs_times_out_once(make_fetcher: Make, se
         assert len(server.requests_to(path)) == 1
 
 
+@HANG_GUARD
+def test_a_posts_answer_is_its_status_whatever_its_body(make_fetcher: Make, server) -> None:
+    """A POST (a Webmention) is answered by its status line: a body past the cap, or cut off,
+    leaves the status standing, with no body."""
+    fetcher = make_fetcher(max_bytes=1000)
+    huge = server.huge("/big", size=100_000)
+    result = fetcher.post_form(huge, {"source": "a", "target": "b"})
+    assert (result.status, result.error, result.body) == (200, None, b"")
+
+    def cut_short(h) -> None:  # noqa: ANN001
+        h.send_response(202)
+        h.send_header("Content-Length", "500")
+        h.end_headers()
+        h.wfile.write(b"accepted, and then")
+        h.close_connection = True
+
+    result = fetcher.post_form(server.handler("/cut", cut_short), {"source": "a"})
+    assert (result.status, result.error, result.body) == (202, None, b"")
+
+
 def test_a_request_goes_only_to_a_checked_address() -> None:
     """libcurl is pinned to the addresses the guard checked; the last look before the request
     goes out (CURLOPT_PREREQFUNCTION) refuses any other, should one ever be connected."""

@@ -613,6 +613,7 @@ class _Exchange:
         "body",
         "decoder",
         "fault",
+        "broken",
         "drained",
     )
 
@@ -629,6 +630,7 @@ class _Exchange:
         self.body = bytearray()
         self.decoder: _Chain | None = None
         self.fault: NetFault | None = None
+        self.broken = False  # the transfer failed after the header was in
         self.drained = 0
 
     def ready(self, address: str, _local: str, _port: int, _local_port: int) -> int:
@@ -708,6 +710,8 @@ class _Exchange:
         """The whole decoded body, once the transfer is over."""
         if self.fault is not None:
             raise self.fault
+        if self.broken and self.mode == KEEP:
+            raise NetFault("the answer was cut short")
         if self.mode == KEEP:
             self._take(self.decoder.finish())  # type: ignore[union-attr]
         elif not self.mode and self.keep(self.status):  # no body at all
@@ -1194,8 +1198,11 @@ class Fetcher(Closing):
             try:
                 handle.perform()
             except pycurl.error as exc:
-                decided = exchange.complete and not keep(exchange.status)
-                if not decided:  # else the body we did not want was cut: no matter
+                # A POST's answer is decided by its status line; a GET's by it too when its
+                # body is not wanted. Then a fault in the body does not undo the answer.
+                decided = exchange.complete and (form is not None or not keep(exchange.status))
+                exchange.broken = True
+                if not decided:
                     if exchange.fault is not None:
                         raise exchange.fault from None
                     if exchange.stalled:
