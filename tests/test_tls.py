@@ -1,6 +1,6 @@
 """Feeds over HTTPS, against a real TLS server on 127.0.0.1 with a test CA (trustme).
 
-Verification is never switched off: the fetcher is handed a context that trusts the test CA
+Verification is never switched off: the fetcher is handed a CA bundle that trusts the test CA
 on top of the default store (``fetch.trust_ca``), exactly as strict as production's.
 """
 
