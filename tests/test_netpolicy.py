@@ -126,6 +126,24 @@ def test_the_fetcher_connects_to_the_checked_address_only(hostile_server) -> Non
     assert two.requests[0].headers["host"] == f"feed.test:{two.port}"
 
 
+def test_a_kept_connection_needs_no_new_lookup(hostile_server) -> None:
+    """A name is looked up to open a connection, not for every request sent on it."""
+    two = hostile_server("127.0.0.2")
+    for n in range(3):
+        two.route(f"/{n}.xml", body=b"<rss/>")
+    calls: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return ["127.0.0.2"]
+
+    settings = FetchSettings(allowed_private_hosts=frozenset({"feed.test"}))
+    with Fetcher(settings, resolver=resolver) as fetcher:
+        for n in range(3):
+            assert fetcher.fetch(f"http://feed.test:{two.port}/{n}.xml").body == b"<rss/>"
+    assert (calls, two.connections_total) == (["feed.test"], 1)
+
+
 def test_guard_faults() -> None:
     local = Guard(AddressPolicy({"127.0.0.1"}))
     with pytest.raises(DNSFailure, match="^DNS lookup failed for nosuch.invalid$"):

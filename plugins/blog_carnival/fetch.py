@@ -4,9 +4,10 @@ Policy (see DESIGN.md, "Fetch policy"):
 
 - http and https only, checked before any I/O; every redirect is followed by hand (at most
   ``max_redirects``) and its scheme checked again.
-- The address policy (``netpolicy.Guard``) runs before every request: the host is resolved
-  by us, every address checked, and libcurl pinned to those addresses (CURLOPT_RESOLVE), so
-  every hop and every fresh DNS answer is checked and the socket goes to a checked address.
+- The address policy (``netpolicy.Guard``) runs before every new connection: the host is
+  resolved by us, every address checked, and libcurl pinned to those addresses
+  (CURLOPT_RESOLVE), so every hop to a new host and every fresh DNS answer is checked, the
+  socket goes to a checked address, and a last look before each request makes sure.
 - A connect timeout, a read timeout (nothing arriving for that long; ``_Watch``),
   and an overall deadline per URL that bounds the whole exchange, redirects and body
   included (so a server trickling bytes, in its headers or its body, is cut off on time).
@@ -345,13 +346,22 @@ def trust_ca(ca_file: str | bytes | Path) -> bytes:
 
 
 class _Handle(pycurl.Curl):
-    """An easy handle that knows the sockets of its connection, so that a stalled transfer
-    can be cut from another thread (``_Watch``): libcurl tells us each socket it opens
-    (CURLOPT_SOCKOPTFUNCTION) and lets us close it (CURLOPT_CLOSESOCKETFUNCTION), under a
-    lock, so a socket is never cut after its number has gone to another file."""
+    """An easy handle for one host, that knows the addresses it was pinned to and the
+    sockets of its connection.
+
+    ``pinned``: the addresses the guard checked for the handle's connection (libcurl was
+    given them with CURLOPT_RESOLVE). A request on that kept-alive connection needs no new
+    lookup; one that needs a new connection looks again, as a connection pool resolves a
+    name only to open a connection.
+
+    The sockets, so that a stalled transfer can be cut from another thread (``_Watch``):
+    libcurl tells us each socket it opens (CURLOPT_SOCKOPTFUNCTION) and lets us close it
+    (CURLOPT_CLOSESOCKETFUNCTION), under a lock, so a socket is never cut after its number
+    has gone to another file."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.pinned: frozenset[str] | None = None
         self.fds: set[int] = set()
         self.fds_lock = threading.Lock()
         self.setopt(pycurl.SOCKOPTFUNCTION, self._opened)
@@ -460,7 +470,7 @@ def _configured(ca_bundle: bytes | None, user_agent: str) -> _Handle:
 
 
 class CurlHandles:
-    """Easy handles by scheme, host and port, each keeping its one connection open for that
+    """Easy handles by host and port, each keeping its one connection open for that
     host's next request.
 
     Open connections are bounded as well as busy ones. A handle is leased for each request
@@ -618,7 +628,7 @@ class _Exchange:
     )
 
     def __init__(self, keep: Callable[[int], bool], limit: int, allowed: frozenset[str]) -> None:
-        self.allowed = allowed  # the addresses the guard checked
+        self.allowed = allowed  # the addresses the guard checked (``_Handle.pinned``)
         self.active = time.monotonic()
         self.stalled = False
         self.keep = keep
@@ -708,15 +718,14 @@ class _Exchange:
 
     def finish(self) -> bytes:
         """The whole decoded body, once the transfer is over."""
+        if not self.mode and self.keep(self.status):  # no body at all: nothing chose yet
+            self._choose()
         if self.fault is not None:
             raise self.fault
-        if self.broken and self.mode == KEEP:
-            raise NetFault("the answer was cut short")
         if self.mode == KEEP:
+            if self.broken:
+                raise NetFault("the answer was cut short")
             self._take(self.decoder.finish())  # type: ignore[union-attr]
-        elif not self.mode and self.keep(self.status):  # no body at all
-            encoding = self.fields.get("content-encoding")
-            self._take(content_decoder(encoding).finish())
         return bytes(self.body)
 
 
@@ -1173,15 +1182,11 @@ class Fetcher(Closing):
         left = deadline - time.monotonic()
         if left <= 0:
             raise DeadlineExceeded()
-        host, port = current.host, current.port or (443 if current.scheme == "https" else 80)
-        addresses = self.guard.addresses(host, port, min(s.timeout, left))
-        allowed = frozenset(normalise_host(a) for a in addresses)
-        exchange = _Exchange(keep, s.max_bytes, allowed)
         handle, release = self.handles.lease(_slot_key(current))
         try:
-            if parse_ip(host) is None:  # libcurl connects to these, never resolving the name
-                pinned = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
-                handle.setopt(pycurl.RESOLVE, [f"{host}:{port}:{pinned}"])
+            if handle.pinned is None or not handle.fds:  # a new connection: look again
+                self._pin(handle, current, min(s.timeout, left))
+            exchange = _Exchange(keep, s.max_bytes, handle.pinned)
             handle.setopt(pycurl.URL, str(current))
             handle.setopt(pycurl.HTTPHEADER, fields)
             if form is None:
@@ -1219,6 +1224,16 @@ class Fetcher(Closing):
         finally:
             release()
         return exchange
+
+    def _pin(self, handle: _Handle, current: httpx.URL, timeout: float) -> None:
+        """Resolve and check ``current``'s host (``Guard``) and pin ``handle`` to those
+        addresses: libcurl connects to them and never resolves the name itself."""
+        host, port = current.host, current.port or (443 if current.scheme == "https" else 80)
+        addresses = self.guard.addresses(host, port, timeout)
+        if parse_ip(host) is None:
+            pinned = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
+            handle.setopt(pycurl.RESOLVE, [f"{host}:{port}:{pinned}"])
+        handle.pinned = frozenset(normalise_host(a) for a in addresses)
 
     def _failure(
         self, url: str, current: httpx.URL, exc: BaseException, deadline: float | None

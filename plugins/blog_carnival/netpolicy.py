@@ -1,8 +1,8 @@
 """Address policy: which IP addresses the fetcher may connect to, enforced at connect time.
 
-The check runs for every request before it is sent (``Guard``): every redirect hop and every
-re-resolution (DNS rebinding) is covered, and the HTTP client is given the checked addresses to
-connect to, never resolving the name again itself.
+The check runs before every new connection (``Guard``): every redirect hop and every fresh
+lookup (DNS rebinding) is covered, and the HTTP client is given the checked
+addresses to connect to, never resolving the name again itself.
 
 An address is refused when it is loopback, private, link-local (169.254.0.0/16 with the cloud
 metadata address, fe80::/10), multicast, reserved, unspecified or otherwise not globally
