@@ -29,6 +29,7 @@ from blog_carnival.model import (
 )
 from blog_carnival.parse import parse_feed
 from blog_carnival.parsepool import FeedParser, narrow
+from blog_carnival.parsestore import ParseStore
 from blog_carnival.select import find_in_feed, tag_matches
 from blog_carnival.sources import plan
 from hostile_server import (
@@ -264,8 +265,9 @@ def test_the_parse_cache_keeps_the_text_of_the_entries_narrowed(
     want = Want(frozenset(), frozenset({"https://b.example/1"}))  # one entry of the two
     with FeedParser(tmp_path, processes=0) as parser:
         first = parser.parse(result, want)
-    (record,) = tmp_path.rglob("*.json")
-    assert [e.text for e in parsepool.read_record(record).entries] == ["Kept words.", None]
+    with ParseStore(tmp_path) as store:
+        (key,) = store.record_keys()
+        assert [e.text for e in store.get(key).entries] == ["Kept words.", None]
 
     def worked_out_again(entry: FeedEntry) -> str:
         raise AssertionError(f"text of {entry.title} worked out again")

@@ -19,6 +19,7 @@ import pickle
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,14 +30,16 @@ import pytest
 from blog_carnival.cache import MAGIC, HttpCache, cache_key
 from blog_carnival.lock import LOCK_FORMAT, read_lock
 from blog_carnival.model import ParsedFeed
-from blog_carnival.parsepool import read_record
+from blog_carnival.parsestore import DB_NAME, ParseStore, RecordKey, seal
 from conftest import ROOT, build_site
 from sites_server import SitesServer, local_carnival
 
 SAMPLE = ROOT / "carnival"
 TEMP = re.compile(r"^\..+\.tmp$")  # what textutil.write_atomic writes before its rename
 HTTP_ENTRY = re.compile(r"^[0-9a-f]{64}\.http$")
-PARSED_ENTRY = re.compile(r"^[0-9a-f]{64}\.json$")
+# The database and its journals: WAL once it is set up, a rollback journal while it is being
+# created (a kill then leaves a hot journal, which SQLite rolls back on the next open).
+PARSE_FILES = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "PYTHONHASHSEED": "0"}
 
 
@@ -66,19 +69,24 @@ def http_cache_state(folder: Path) -> tuple[dict[str, bytes], list[Path]]:
     return entries, temps
 
 
-def parse_cache_state(folder: Path) -> tuple[dict[str, ParsedFeed], list[Path]]:
-    """Every parse-cache record, each read back the way a build reads it, and temporary files."""
-    entries: dict[str, ParsedFeed] = {}
-    temps: list[Path] = []
-    for path in sorted(folder.rglob("*")) if folder.exists() else []:
-        if path.is_dir():
-            assert re.fullmatch(r"[0-9a-f]{2}", path.name), f"unexpected folder: {path}"
-        elif TEMP.match(path.name):
-            temps.append(path)
-        else:
-            assert PARSED_ENTRY.match(path.name) and path.name[:2] == path.parent.name, path
-            entries[path.name] = read_record(path)
-    return entries, temps
+def parse_cache_state(folder: Path) -> dict[RecordKey, ParsedFeed]:
+    """Every parse-cache record, each read back the way a build reads it. The database must
+    pass SQLite's own integrity check (after recovering what a killed writer left in its
+    journal) and hold nothing the store would discard; nothing else may be in the folder."""
+    entries: dict[RecordKey, ParsedFeed] = {}
+    for path in sorted(folder.iterdir()) if folder.exists() else []:
+        assert path.name in PARSE_FILES, f"unexpected file in the parse cache: {path}"
+    if not (folder / DB_NAME).exists():
+        return entries
+    with contextlib.closing(sqlite3.connect(folder / DB_NAME)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    with ParseStore(folder) as store:
+        for key in store.record_keys():
+            entry = store.get(key)
+            assert entry is not None, f"damaged parse cache record: {key}"
+            entries[key] = entry
+    assert not (folder / f"{DB_NAME}.damaged").exists()
+    return entries
 
 
 def lock_state(path: Path) -> list | None:
@@ -411,23 +419,36 @@ def test_a_damaged_http_cache_entry_is_discarded_with_a_notice_and_fetched_again
         assert roundup(tmp_path / "out", number) == roundup(ref, number)
 
 
-PARSE_DAMAGE: dict[str, Callable[[Path], None]] = {
-    "truncated": damage_truncate,
-    "not JSON": lambda path: path.write_bytes(b"\x00garbage"),
-    "another shape": lambda path: path.write_text("[1, 2, 3]"),
-    "another format": lambda path: path.write_text('{"format": 999, "entries": []}'),
+# Damage to one record (what the database holds for it); the last two carry a good sha256,
+# so what reads the JSON must refuse them itself.
+PARSE_DAMAGE: dict[str, Callable[[str], str]] = {
+    "truncated": lambda record: record[:-40],
+    "not JSON": lambda record: "\x00garbage",
+    "another shape": lambda record: seal("[1, 2, 3]"),
+    "another format": lambda record: seal('{"format": 999, "entries": []}'),
 }
+
+
+def damage_records(folder: Path, damage: Callable[[str], str]) -> list[RecordKey]:
+    """Apply ``damage`` to every record in the parse cache, as bit rot would (SQLite's pages
+    stay valid); the keys of the records damaged."""
+    with contextlib.closing(sqlite3.connect(folder / DB_NAME)) as db, db:
+        rows = db.execute("SELECT url, tags, digest, record FROM records").fetchall()
+        for url, tags, _, record in rows:
+            db.execute(
+                "UPDATE records SET record = ? WHERE url = ? AND tags = ?",
+                (damage(record), url, tags),
+            )
+    return [RecordKey(url, tags, digest) for url, tags, digest, _ in rows]
 
 
 def rebuild_with_damaged_parse_cache(
     server: SitesServer, reference: tuple[Path, Path], tmp_path: Path, damage
-) -> tuple[subprocess.CompletedProcess, list[Path]]:  # noqa: ANN001
+) -> tuple[subprocess.CompletedProcess, list[RecordKey]]:  # noqa: ANN001
     carnival, _ = reference
     cache = tmp_path / "reference-cache"
-    records = sorted((cache / "parsed").rglob("*.json"))
+    records = damage_records(cache / "parsed", damage)
     assert records
-    for path in records:
-        damage(path)
     return build_site(tmp_path / "out", extra=live_settings(carnival, cache)), records
 
 
@@ -440,8 +461,8 @@ def test_a_damaged_parse_cache_record_is_parsed_again(
         slow_server, reference, tmp_path, PARSE_DAMAGE[damage]
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    entries, _ = parse_cache_state(tmp_path / "reference-cache" / "parsed")
-    assert {path.name for path in records} <= set(entries)  # each written whole again
+    entries = parse_cache_state(tmp_path / "reference-cache" / "parsed")
+    assert set(records) <= set(entries)  # each written whole again
     for number in (1, 3):
         assert roundup(tmp_path / "out", number) == roundup(reference[1], number)
 
@@ -451,20 +472,18 @@ def test_a_damaged_parse_cache_record_is_named(
     slow_server: SitesServer, reference: tuple[Path, Path], tmp_path: Path
 ) -> None:
     proc, records = rebuild_with_damaged_parse_cache(
-        slow_server, reference, tmp_path, damage_truncate
+        slow_server, reference, tmp_path, PARSE_DAMAGE["truncated"]
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
-    for path in records:
-        assert str(path) in output
+    database = tmp_path / "reference-cache" / "parsed" / DB_NAME
+    for key in records:
+        assert f"discarded damaged parse cache record for {key.url} in {database}" in output
 
 
-def flip_title_case(path: Path) -> None:
+def flip_title_case(record: str) -> str:
     """Bit rot that leaves valid JSON: one bit of the first letter of each entry's title."""
-    data = path.read_bytes()
-    path.write_bytes(
-        re.sub(rb'("title": ")([A-Za-z])', lambda m: m[1] + bytes([m[2][0] ^ 0x20]), data)
-    )
+    return re.sub(r'("title": ")([A-Za-z])', lambda m: m[1] + chr(ord(m[2]) ^ 0x20), record)
 
 
 @pytest.mark.site
@@ -475,3 +494,90 @@ def test_bit_rot_in_the_parse_cache_does_not_reach_the_page(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for number in (1, 3):
         assert roundup(tmp_path / "out", number) == roundup(reference[1], number)
+
+
+DATABASE_DAMAGE: dict[str, Callable[[Path], None]] = {
+    "not a database": lambda path: path.write_bytes(b"\x00garbage" * 512),
+    "cut short": lambda path: path.write_bytes(path.read_bytes()[:1536]),
+}
+
+
+@pytest.mark.site
+@pytest.mark.parametrize("damage", DATABASE_DAMAGE, ids=list(DATABASE_DAMAGE))
+def test_a_damaged_parse_cache_database_is_set_aside_and_built_again(
+    slow_server: SitesServer, reference: tuple[Path, Path], tmp_path: Path, damage: str
+) -> None:
+    carnival, ref = reference
+    folder = tmp_path / "reference-cache" / "parsed"
+    database = folder / DB_NAME
+    with ParseStore(folder) as store:
+        before = set(store.record_keys())
+    assert before
+    for journal in ("-wal", "-shm"):  # what SQLite would still recover from goes too
+        Path(f"{database}{journal}").unlink(missing_ok=True)
+    DATABASE_DAMAGE[damage](database)
+
+    proc = build_site(tmp_path / "out", extra=live_settings(carnival, tmp_path / "reference-cache"))
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert f"discarded damaged parse cache {database}" in output
+    assert (folder / f"{DB_NAME}.damaged").exists()  # kept aside for a look
+    (folder / f"{DB_NAME}.damaged").unlink()
+    assert set(parse_cache_state(folder)) == before  # every feed parsed and stored again
+    for number in (1, 3):
+        assert roundup(tmp_path / "out", number) == roundup(ref, number)
+
+
+PARSE_WRITER = """
+import sys
+from blog_carnival.model import FeedEntry, ParsedFeed
+from blog_carnival.parsestore import ParseStore, RecordKey
+
+store = ParseStore(sys.argv[1])
+n = 0
+while True:
+    for feed in range(3):
+        # large records (about 400 KB) so that a kill often lands inside a write
+        entries = tuple(
+            FeedEntry(link=f"https://blog{feed}.example/{i}", id=None, title=f"write {n}",
+                      summary="x" * 4000)
+            for i in range(100)
+        )
+        key = RecordKey(f"https://blog{feed}.example/feed.xml", "", f"{n:064x}")
+        store.put(key, ParsedFeed(key.url, f"write {n}", None, entries))
+        print(n, flush=True)
+        n += 1
+"""
+
+
+def test_a_parse_cache_writer_killed_mid_write_leaves_whole_records(tmp_path: Path) -> None:
+    """The store's writes, killed at seeded points while records of 400 KB go in one after
+    another: every record left reads back whole, each one write's (not a mix)."""
+    folder = tmp_path / "parsed"
+    rng = random.Random(11)
+    for _ in range(5):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", PARSE_WRITER, str(folder)],
+            env=CHILD_ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            for _ in range(rng.randint(1, 6)):  # some records written whole first
+                assert writer.stdout.readline(), writer.stderr.read()
+            time.sleep(rng.uniform(0, 0.02))  # placing the kill; nothing is measured
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+            writer.stdout.close()
+            writer.stderr.close()
+        entries = parse_cache_state(folder)
+        assert entries
+        for key, feed in entries.items():
+            assert {e.title for e in feed.entries} == {feed.title}
+            assert int(key.digest, 16) == int(feed.title.split()[1])
+    with ParseStore(folder) as store:  # and it takes writes again
+        key = RecordKey("https://blog0.example/feed.xml", "", "f" * 64)
+        store.put(key, ParsedFeed(key.url, "after", None, ()))
+        assert store.get(key).title == "after"

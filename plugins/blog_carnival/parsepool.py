@@ -8,10 +8,9 @@ imports (a third of a second of CPU and some 30 MiB): the pool starts only once
 process as they arrive. A worker writes the parse-cache record itself, so the writes are
 spread over the workers too.
 
-The parse cache is keyed by the final URL, the body's sha256 and the tags the feed was
-trimmed for; each record carries its own sha256, and a damaged record is discarded with a
-notice and the body parsed again. Records are written atomically but not fsynced: a record
-lost to a power cut is parsed again, and one damaged by it fails its sha256.
+The parse cache (``parsestore.ParseStore``, one SQLite database) keeps each feed's parse under
+its final URL and the tags it was trimmed for, for the body of one sha256; a damaged record is
+discarded with a notice and the body parsed again. Workers write their records themselves.
 
 What leaves this module is narrowed to what the plan can use (``Want``): a feed read for
 tag mode keeps the entries carrying a wanted tag, a feed read for submissions keeps the
@@ -20,10 +19,7 @@ entry each submitted URL finds. Nothing else is kept in memory for the rest of t
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import json
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -41,9 +37,10 @@ from typing import Any
 
 from . import workermain
 from .model import FeedEntry, FetchResult, ParsedFeed, ParseFailure, Want
-from .parse import feed_from_json, feed_to_json, parse_feed
+from .parse import parse_feed
+from .parsestore import ParseStore, RecordKey
 from .select import entry_text, find_in_feed, tag_matches
-from .textutil import Closing, write_atomic
+from .textutil import Closing
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +53,7 @@ BATCH = 8
 
 Tags = frozenset[str] | None
 Parsed = ParsedFeed | ParseFailure
-Job = tuple[bytes, Mapping[str, str], str, "Want", Path | None]
+Job = tuple[bytes, Mapping[str, str], str, "Want", RecordKey | None]
 
 
 def narrow(parsed: Parsed, want: Want) -> Parsed:
@@ -113,6 +110,7 @@ class FeedParser(Closing):
 
     def __init__(self, cache_dir: Path | None = None, processes: int | None = None) -> None:
         self.cache_dir = cache_dir
+        self.store = ParseStore(cache_dir) if cache_dir is not None else None
         self.processes = (os.cpu_count() or 1) if processes is None else processes
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[str, _Sent] = {}
@@ -132,6 +130,8 @@ class FeedParser(Closing):
             pool.shutdown(wait=False, cancel_futures=True)
         self._pending.clear()
         self._done.clear()
+        if self.store is not None:
+            self.store.close()
 
     def expect(self, misses: int) -> None:
         """About ``misses`` feeds are about to need parsing (a cold cache): when that is worth
@@ -153,14 +153,13 @@ class FeedParser(Closing):
             return
         with self._lock:
             self._pending.pop(result.url, None)
-        memo = self._memo_path(result, want.trim)
-        if memo is not None:
-            cached = self._read_memo(memo)
-            if cached is not None:
-                self._done[result.url] = (want, narrow(cached, want))
-                return
+        key = self._key(result, want.trim)
+        cached = self._stored(key)
+        if cached is not None:
+            self._done[result.url] = (want, narrow(cached, want))
+            return
         if self._workers() is not None:
-            job = (result.body or b"", dict(result.headers), _base(result), want, memo)
+            job = (result.body or b"", dict(result.headers), _base(result), want, key)
             with self._lock:
                 sent = self._pending[result.url] = _Sent(want, len(self._batch))
                 self._batch.append(job)
@@ -168,7 +167,7 @@ class FeedParser(Closing):
                 if len(self._batch) >= BATCH:
                     self._send()
             return
-        self._done[result.url] = (want, _parse_and_store(*_args(result), want, memo))
+        self._done[result.url] = (want, _parse_and_store(*_args(result), want, self.store, key))
 
     def flush(self) -> None:
         """Hand the feeds still gathering for a batch to the workers now (the fetching
@@ -181,7 +180,7 @@ class FeedParser(Closing):
         if not jobs or self._pool is None:
             return
         try:
-            future = self._pool.submit(_parse_batch, jobs)
+            future = self._pool.submit(_parse_batch, self.cache_dir, jobs)
         except (BrokenProcessPool, RuntimeError) as exc:  # take() then says: parse it again
             logger.debug("carnival: parse workers unavailable (%s); parsing here", exc)
             future = Future()
@@ -227,12 +226,11 @@ class FeedParser(Closing):
         if found is not None:
             return found
         self._done.pop(result.url, None)
-        memo = self._memo_path(result, want.trim)
-        if memo is not None:
-            cached = self._read_memo(memo)
-            if cached is not None:
-                return narrow(cached, want)
-        return _parse_and_store(*_args(result), want, memo)
+        key = self._key(result, want.trim)
+        cached = self._stored(key)
+        if cached is not None:
+            return narrow(cached, want)
+        return _parse_and_store(*_args(result), want, self.store, key)
 
     def _workers(self) -> ProcessPoolExecutor | None:
         """The worker pool, started once enough feeds have needed parsing (this one too)."""
@@ -255,25 +253,13 @@ class FeedParser(Closing):
                 self._pool = None
 
     # -- the parse cache ------------------------------------------------------------------------
-    def _memo_path(self, result: FetchResult, tags: Tags) -> Path | None:
-        if self.cache_dir is None or result.body is None:
+    def _key(self, result: FetchResult, tags: Tags) -> RecordKey | None:
+        if self.store is None or result.body is None:
             return None
-        digest = result.digest or hashlib.sha256(result.body).hexdigest()
-        key = f"{_base(result)}\n{digest}\n{','.join(sorted(tags or ()))}"
-        name = hashlib.sha256(key.encode()).hexdigest()
-        return self.cache_dir / name[:2] / f"{name}.json"
+        return RecordKey.of(_base(result), tags, result.body, result.digest)
 
-    @staticmethod
-    def _read_memo(memo: Path) -> ParsedFeed | None:
-        try:
-            return read_record(memo)
-        except OSError:
-            return None
-        except (ValueError, KeyError, TypeError) as exc:
-            logger.warning("carnival: discarded damaged parse cache entry %s (%s)", memo, exc)
-            with contextlib.suppress(OSError):
-                memo.unlink()
-            return None
+    def _stored(self, key: RecordKey | None) -> ParsedFeed | None:
+        return self.store.get(key) if self.store is not None and key is not None else None
 
 
 def spawn_pool(
@@ -370,42 +356,30 @@ def _ready() -> None:
     """A worker's first task: being started, with this module imported."""
 
 
-def _parse_batch(jobs: list[Job]) -> list[Parsed]:
+_stores: dict[Path, ParseStore] = {}  # in a worker: the parse cache, opened once
+
+
+def _parse_batch(cache_dir: Path | None, jobs: list[Job]) -> list[Parsed]:
     """What a worker does with a batch."""
-    return [_parse_and_store(*job) for job in jobs]
+    store = None
+    if cache_dir is not None:
+        store = _stores.get(cache_dir) or _stores.setdefault(cache_dir, ParseStore(cache_dir))
+    return [_parse_and_store(*job[:4], store, job[4]) for job in jobs]
 
 
 def _parse_and_store(
-    body: bytes, headers: Mapping[str, str], base: str, want: Want, memo: Path | None
+    body: bytes,
+    headers: Mapping[str, str],
+    base: str,
+    want: Want,
+    store: ParseStore | None,
+    key: RecordKey | None,
 ) -> Parsed:
     """Parse (in a worker or here), record the whole parse in the cache, return it narrowed."""
     narrowed, whole = _narrowed(parse_feed(body, headers, base, tags=want.trim), want)
-    if memo is not None and isinstance(whole, ParsedFeed):
-        try:
-            record = _seal(json.dumps(feed_to_json(whole), ensure_ascii=False))
-            write_atomic(memo, record, durable=False)
-        except OSError as exc:
-            logger.debug("carnival: could not write parse cache %s: %s", memo, exc)
+    if store is not None and key is not None and isinstance(whole, ParsedFeed):
+        store.put(key, whole)
     return narrowed
-
-
-def read_record(path: Path) -> ParsedFeed:
-    """A parse-cache record as the build reads it; ValueError (or KeyError, TypeError) when it
-    is damaged, OSError when it cannot be read."""
-    return feed_from_json(json.loads(_unseal(path.read_text(encoding="utf-8"))))
-
-
-def _seal(text: str) -> str:
-    """A record is its sha256 on the first line, then the JSON: bit rot that still leaves
-    valid JSON is caught too."""
-    return f"{hashlib.sha256(text.encode()).hexdigest()}\n{text}"
-
-
-def _unseal(sealed: str) -> str:
-    digest, _, text = sealed.partition("\n")
-    if hashlib.sha256(text.encode()).hexdigest() != digest:
-        raise ValueError("record does not match its sha256")
-    return text
 
 
 def _base(result: FetchResult) -> str:
