@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from blog_carnival.model import FeedEntry, ParsedFeed
+from blog_carnival.model import FeedEntry, FetchResult, ParsedFeed, Want
+from blog_carnival.parsepool import BATCH, PROCESSES_FROM, FeedParser
 from blog_carnival.parsestore import DB_NAME, ParseStore, RecordKey, seal
 from conftest import ROOT
 
@@ -119,10 +120,12 @@ def test_a_parse_cache_that_cannot_be_opened_is_named_once_and_never_fails(
     folder = tmp_path / "parsed"
     folder.write_text("a file where the folder should be")
     with ParseStore(folder) as store:
+        assert store.usable  # not tried yet
         for _ in range(3):
             store.put(key(), feed())
             assert store.get(key()) is None
         assert list(store.record_keys()) == []
+        assert not store.usable
     (notice,) = warnings(caplog)
     assert notice.startswith(f"carnival: cannot use parse cache {folder / DB_NAME} (")
 
@@ -178,3 +181,37 @@ def test_threads_share_one_store(tmp_path: Path) -> None:
             t.join()
         assert failures == []
         assert len(list(store.record_keys())) == 160
+
+
+def test_parse_workers_are_not_handed_a_cache_this_process_could_not_open(
+    tmp_path: Path, caplog, capfd
+) -> None:  # noqa: ANN001
+    """The build names an unusable parse cache once; its parse workers (their stderr is this
+    test's) are not sent it, so they do not each say so again."""
+    folder = tmp_path / "parsed"
+    folder.write_text("a file where the folder should be")
+    want = Want(frozenset({"jobs"}))
+    results = [
+        FetchResult(
+            f"https://blog{n}.example/feed.xml",
+            None,
+            200,
+            {"content-type": "application/rss+xml"},
+            (
+                f'<rss version="2.0"><channel><title>Blog {n}</title><item><title>Post</title>'
+                f"<link>https://blog{n}.example/1</link><category>jobs</category></item>"
+                "</channel></rss>"
+            ).encode(),
+        )
+        for n in range(PROCESSES_FROM + BATCH)
+    ]
+    with FeedParser(folder, processes=2) as parser:
+        for result in results:
+            parser.submit(result, want)
+        parser.flush()
+        parsed = [parser.take(result.url, want) for result in results]
+        assert parser.started  # the workers did the parsing
+    assert all(isinstance(p, ParsedFeed) and len(p.entries) == 1 for p in parsed)
+    (notice,) = warnings(caplog)
+    assert notice.startswith("carnival: cannot use parse cache")
+    assert "parse cache" not in capfd.readouterr().err

@@ -180,7 +180,10 @@ class FeedParser(Closing):
         if not jobs or self._pool is None:
             return
         try:
-            future = self._pool.submit(_parse_batch, self.cache_dir, jobs)
+            # the workers store what they parse, unless this process found the cache unusable
+            # (each would say so again, on its own stderr)
+            usable = self.store is not None and self.store.usable
+            future = self._pool.submit(_parse_batch, self.cache_dir if usable else None, jobs)
         except (BrokenProcessPool, RuntimeError) as exc:  # take() then says: parse it again
             logger.debug("carnival: parse workers unavailable (%s); parsing here", exc)
             future = Future()

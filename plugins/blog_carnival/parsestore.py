@@ -104,6 +104,11 @@ class ParseStore(Closing):
         self._unusable = False  # could not be opened: parse without it for this run
         self._lock = threading.Lock()
 
+    @property
+    def usable(self) -> bool:
+        """False once the database could not be opened (it is not tried again this run)."""
+        return not self._unusable
+
     def close(self) -> None:
         with self._lock:
             db, self._db = self._db, None
