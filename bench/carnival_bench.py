@@ -18,7 +18,9 @@ thread pool (ThreadPoolExecutor(concurrency) + urllib, no politeness, no cache) 
 same URLs. Peak memory is the sum of the high-water resident sets (VmHWM) of the build
 process and of every child it started (parse workers), sampled every 20 ms. CPU is the user
 and system time of the build and of the workers it joined: on a machine whose speed wanders,
-it says more steadily than the seconds where the time goes.
+it says more steadily than the seconds where the time goes. A second table splits each
+build's CPU between the build process and its worker processes (parse or fetch workers, read
+from /proc at the same samples).
 
 Usage: python bench/carnival_bench.py [--feeds 200,2000] [--hosts 20,50] [--latency 0.2]
        [--runs 3] [--per-host 4] [--concurrency N (the plugin's default)] [--posts 0]
@@ -148,8 +150,24 @@ def _hwm_kib(pid: int) -> int | None:
     return None
 
 
-def _sample_tree(root: int, peaks: dict[int, int], stop: threading.Event) -> None:
-    """Keep each process's latest high-water mark until ``stop``: their sum is the peak."""
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of one process so far (not of its children), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _sample_tree(
+    root: int, peaks: dict[int, int], cpu: dict[int, float], stop: threading.Event
+) -> None:
+    """Keep each process's latest high-water mark (their sum is the peak) and its latest CPU
+    seconds (sampled, so each may miss its last 20 ms) until ``stop``."""
     while not stop.is_set():
         todo, seen = [root], set()
         while todo:
@@ -160,6 +178,9 @@ def _sample_tree(root: int, peaks: dict[int, int], stop: threading.Event) -> Non
             hwm = _hwm_kib(pid)
             if hwm is not None:
                 peaks[pid] = max(peaks.get(pid, 0), hwm)
+            used = _cpu_seconds(pid)
+            if used is not None:
+                cpu[pid] = max(cpu.get(pid, 0.0), used)
             todo.extend(_children(pid))
         stop.wait(0.02)
 
@@ -171,6 +192,7 @@ class Build:
     requests: int
     entries: int
     cpu: float = 0.0  # CPU seconds (user + system) of the build and its worker processes
+    workers_cpu: float = 0.0  # of which its worker processes' (sampled: a lower bound)
 
 
 def build(
@@ -200,13 +222,16 @@ def build(
     env["CARNIVAL_REFRESH"] = "true" if refresh else ""
     before = farm.stats()["requests"]
     peaks: dict[int, int] = {}
+    per_process: dict[int, float] = {}
     stop = threading.Event()
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=args.site, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    sampler = threading.Thread(target=_sample_tree, args=(proc.pid, peaks, stop), daemon=True)
+    sampler = threading.Thread(
+        target=_sample_tree, args=(proc.pid, peaks, per_process, stop), daemon=True
+    )
     sampler.start()
     stdout, stderr = proc.communicate()
     took = time.perf_counter() - start
@@ -218,7 +243,9 @@ def build(
         sys.exit(f"build failed:\n{stdout}\n{stderr}")
     page = out / "carnival" / "bench" / "1" / "index.html"
     entries = page.read_text().count('class="roundup-entry') if page.exists() else 0
-    return Build(took, sum(peaks.values()) / 1024, farm.stats()["requests"] - before, entries, cpu)
+    workers = sum(used for pid, used in per_process.items() if pid != proc.pid)
+    requests = farm.stats()["requests"] - before
+    return Build(took, sum(peaks.values()) / 1024, requests, entries, cpu, workers)
 
 
 def plain_pool(urls: list[str], workers: int) -> float:
@@ -318,11 +345,23 @@ def report(cases: list[Case], args) -> None:
             f"{cpu['cold']:+8.2f} {cpu['304']:+5.2f} {cpu['fresh']:+5.2f} | {reqs:>16} | "
             f"{'/'.join(str(e) for e in sorted(entries))} (of {case.feeds * 2})"
         )
+    print()
+    print("CPU seconds of each build (not less the site's): the build process / its workers")
+    print(f"{'feeds':>5} {'hosts':>5} | {'site':>11} | {'cold':>11} | {'304':>11} | {'fresh':>11}")
+    for case in cases:
+        split = []
+        for kind in ("site", "cold", "304", "fresh"):
+            builds = case.builds[kind]
+            own = med(b.cpu - b.workers_cpu for b in builds)
+            split.append(f"{own:5.1f} /{med(b.workers_cpu for b in builds):4.1f}")
+        print(f"{case.feeds:>5} {case.hosts:>5} | " + " | ".join(f"{x:>11}" for x in split))
     print(
         "site: build seconds with no contributors; floor: the latency floor (larger of the "
         "per-host and the concurrency rounds); plain: ThreadPoolExecutor + urllib, seconds; "
         "cold/304/fresh: seconds ADDED to site; MiB: peak resident memory, build + workers; "
-        "CPU: CPU seconds (user + system, build + workers) ADDED to site's"
+        "CPU: CPU seconds (user + system, build + workers) ADDED to site's; the split: the "
+        "build process's own CPU and its worker processes' (parse or fetch workers, sampled "
+        "every 20 ms from /proc)"
     )
 
 
