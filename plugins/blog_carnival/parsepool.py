@@ -366,7 +366,9 @@ def _parse_batch(cache_dir: Path | None, jobs: list[Job]) -> list[Parsed]:
     """What a worker does with a batch."""
     store = None
     if cache_dir is not None:
-        store = _stores.get(cache_dir) or _stores.setdefault(cache_dir, ParseStore(cache_dir))
+        if cache_dir not in _stores:
+            _stores[cache_dir] = ParseStore(cache_dir)
+        store = _stores[cache_dir]
     return [_parse_and_store(*job[:4], store, job[4]) for job in jobs]
 
 

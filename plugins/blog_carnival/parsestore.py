@@ -150,40 +150,30 @@ class ParseStore(Closing):
 
     # -- the database ---------------------------------------------------------------------------
     def _run(self, sql: str, params: tuple, *, all_rows: bool = False):
-        """Run one statement (its own transaction); its first row, or all with ``all_rows``;
-        None when the cache cannot answer (logged)."""
+        """Run one statement (its own transaction), opening the database first if need be;
+        its first row, or all with ``all_rows``; None when the cache cannot answer (logged).
+        A database SQLite finds damaged, on opening or on reading, is set aside and the
+        statement run once more on a new one."""
         with self._lock:
             for attempt in (1, 2):
-                db = self._connect()
-                if db is None:
+                if self._unusable:
                     return None
                 try:
-                    cursor = db.execute(sql, params)
+                    if self._db is None:
+                        self._db = self._open()
+                    cursor = self._db.execute(sql, params)
                     return cursor.fetchall() if all_rows else cursor.fetchone()
                 except sqlite3.Error as exc:
                     if attempt == 1 and _damaged(exc):
                         self._discard(exc)
                         continue
+                    if self._db is None:  # it could not be opened
+                        return self._give_up(exc)
                     logger.debug("carnival: parse cache %s: %s", self.path, exc)
                     return None
-        return None
-
-    def _connect(self) -> sqlite3.Connection | None:
-        """The open database (under the lock), opened now if need be."""
-        if self._db is None and not self._unusable:
-            try:
-                self._db = self._open()
-            except sqlite3.Error as exc:
-                if not _damaged(exc):
+                except OSError as exc:  # its folder cannot be made
                     return self._give_up(exc)
-                self._discard(exc)
-                try:
-                    self._db = self._open()
-                except (sqlite3.Error, OSError) as again:
-                    return self._give_up(again)
-            except OSError as exc:
-                return self._give_up(exc)
-        return self._db
+        return None
 
     def _open(self) -> sqlite3.Connection:
         fresh = not self.path.exists()
