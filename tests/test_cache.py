@@ -1,15 +1,15 @@
-"""The on-disk HTTP cache: round trips, damaged files, atomic writes."""
+"""The on-disk HTTP cache: round trips, damaged entries, whole writes, the old layout."""
 
 from __future__ import annotations
 
 import hashlib
-import os
+import json
 import threading
 from pathlib import Path
 
 import pytest
-from blog_carnival import cache as cache_module
-from blog_carnival.cache import MAGIC, CachedResponse, HttpCache, cache_key
+from blog_carnival.cache import DB_NAME, CachedResponse, HttpCache
+from cache_rows import rows, set_row, stored
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,91 +41,138 @@ def test_round_trip(tmp_path: Path) -> None:
     assert got.digest == hashlib.sha256(b"<rss/>").hexdigest()
 
 
-def test_one_file_per_url_named_by_sha256(tmp_path: Path) -> None:
-    cache = HttpCache(tmp_path)
-    cache.put(URL, URL, 200, {}, b"a")
-    cache.put(URL + "?2", URL, 200, {}, b"b")
-    cache.put(URL, URL, 200, {}, b"c")  # replaces
-    key = hashlib.sha256(URL.encode()).hexdigest()
-    assert cache_key(URL) == key
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"{key}.http", f"{cache_key(URL + '?2')}.http"]
-    )  # and no temporary files left behind
-    assert cache.get(URL).body == b"c"
+def test_one_entry_per_url_in_one_database(tmp_path: Path) -> None:
+    with HttpCache(tmp_path) as cache:
+        cache.put(URL, URL, 200, {}, b"a")
+        cache.put(URL + "?2", URL, 200, {}, b"b")
+        cache.put(URL, URL, 200, {}, b"c")  # replaces
+        assert cache.get(URL).body == b"c"
+    assert rows(tmp_path) == {URL: b"c", URL + "?2": b"b"}
+    assert {p.name for p in tmp_path.iterdir()} <= {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"}
 
 
-def _damage(data: bytes) -> list[bytes]:
-    body_start = data.index(b"\n", len(MAGIC)) + 1
+def _damaged(meta: str, body: bytes) -> list[tuple[str, bytes]]:
+    """(meta, body) pairs SQLite reads without complaint but the entry's checks refuse."""
+    data = json.loads(meta)
     return [
-        b"",
-        data[:5],
-        data[: len(MAGIC) + 10],
-        data[:body_start],
-        data[:-1],
-        data + b"extra",
-        data[:-1] + bytes([data[-1] ^ 1]),
-        b"garbage" + data,
-        MAGIC + b"[1, 2, 3]\n",
-        MAGIC + b"\xff\xfe\n",
+        (meta, b""),
+        (meta, body[:-1]),
+        (meta, body + b"extra"),
+        (meta, body[:-1] + bytes([body[-1] ^ 1])),
+        (meta[:-1], body),
+        ("", body),
+        ("[1, 2, 3]", body),
+        (json.dumps({**data, "url": "https://other.example/"}), body),
+        (json.dumps({**data, "headers": ["not", "a", "mapping"]}), body),
+        (json.dumps({k: v for k, v in data.items() if k != "sha256"}), body),
     ]
 
 
 @pytest.mark.parametrize("case", range(10))
-def test_a_damaged_file_is_a_miss_and_is_discarded_with_a_notice(
+def test_a_damaged_entry_is_a_miss_and_is_discarded_with_a_notice(
     tmp_path: Path, case: int, caplog
 ) -> None:
-    cache = HttpCache(tmp_path)
-    cache.put(URL, URL, 200, HEADERS, b"<rss>" + b"x" * 100 + b"</rss>")
-    file = cache.file_for(URL)
-    file.write_bytes(_damage(file.read_bytes())[case])
-    assert cache.get(URL) is None
-    assert not file.exists()
+    with HttpCache(tmp_path) as cache:
+        body = b"<rss>" + b"x" * 100 + b"</rss>"
+        cache.put(URL, URL, 200, HEADERS, body)
+        meta = stored(tmp_path, URL)[0]
+        bad_meta, bad_body = _damaged(meta, body)[case]
+        set_row(tmp_path, URL, meta=bad_meta, body=bad_body)
+        assert cache.get(URL) is None
+        assert not cache.has(URL)
     (notice,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert notice.startswith(f"carnival: discarded damaged cache file {file} (")
-    assert notice.endswith(f"; {URL} will be fetched again")
+    database = tmp_path / DB_NAME
+    assert notice.startswith(
+        f"carnival: discarded damaged HTTP cache entry for {URL} in {database} ("
+    )
+    assert notice.endswith("; it will be fetched again")
 
 
-def test_a_damaged_file_replaced_meanwhile_is_kept(tmp_path: Path) -> None:
-    """Another build may write a good entry between our read and the discard: it stays."""
-    cache = HttpCache(tmp_path)
-    file = cache.file_for(URL)
-    file.write_bytes(b"damaged")
-    with file.open("rb") as handle:
-        seen = os.fstat(handle.fileno())
-    cache.put(URL, URL, 200, {}, b"good")  # a new file (os.replace), a new inode
-    cache_module._discard(file, seen)
-    assert cache.get(URL).body == b"good"
-    cache_module._discard(file, os.stat(file))  # the very file read: removed
-    assert not file.exists()
+def test_a_damaged_entry_replaced_meanwhile_is_kept(tmp_path: Path) -> None:
+    """Another build may store a good entry between our read and the discard: it stays."""
+    with HttpCache(tmp_path) as cache, HttpCache(tmp_path) as other:
+        cache.put(URL, URL, 200, {}, b"first")
+        set_row(tmp_path, URL, body=b"damaged")
+        read = cache._run  # the discard runs right after the read: let the other write first
+
+        def read_then_replaced(sql, params=(), **kw):
+            result = read(sql, params, **kw)
+            if sql.startswith("SELECT meta, body"):
+                other.put(URL, URL, 200, {}, b"good")
+            return result
+
+        cache._run = read_then_replaced
+        assert cache.get(URL) is None
+        cache._run = read
+        assert cache.get(URL).body == b"good"
 
 
-def test_temporary_files_are_never_read_as_entries(tmp_path: Path) -> None:
-    """What a killed writer leaves behind (a dot name ending .tmp) is not an entry."""
-    cache = HttpCache(tmp_path)
-    good = cache.put(URL, URL, 200, {}, b"<rss/>")
-    assert good is not None
-    leftover = tmp_path / f".{cache.file_for(URL).name}.abc123.tmp"
-    leftover.write_bytes(cache_module._encode(good)[:-2])
-    assert cache.get(URL) == good
-    assert leftover.exists()
+def test_the_old_layout_is_removed_when_the_database_is_made(tmp_path: Path) -> None:
+    """A cache folder from before (a file per URL, holds, a killed writer's temporary file)
+    is cleared once; anything else in the folder is left alone."""
+    key = hashlib.sha256(URL.encode()).hexdigest()
+    old = [f"{key}.http", f"{key}.wait", f".{key}.http.abc123.tmp"]
+    for name in old:
+        (tmp_path / name).write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("mine")
+    with HttpCache(tmp_path) as cache:
+        assert cache.get(URL) is None
+        cache.put(URL, URL, 200, {}, b"new")
+    assert not any((tmp_path / name).exists() for name in old)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    with HttpCache(tmp_path) as cache:  # the database exists: nothing more is removed
+        (tmp_path / old[0]).write_bytes(b"old")
+        assert cache.get(URL).body == b"new"
+    assert (tmp_path / old[0]).exists()
+
+
+def test_a_database_sqlite_cannot_read_is_set_aside(tmp_path: Path, caplog) -> None:
+    (tmp_path / DB_NAME).write_bytes(b"this is not a database" * 100)
+    with HttpCache(tmp_path) as cache:
+        assert cache.get(URL) is None
+        assert cache.put(URL, URL, 200, {}, b"x") is not None
+        assert cache.get(URL).body == b"x"
+    assert (tmp_path / f"{DB_NAME}.damaged").exists()
+    (notice,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert notice.startswith(f"carnival: discarded damaged HTTP cache {tmp_path / DB_NAME} (")
+    assert notice.endswith("; its feeds are fetched again")
 
 
 def test_a_file_stored_for_another_url_is_a_miss(tmp_path: Path) -> None:
-    cache = HttpCache(tmp_path)
-    cache.put("https://other.example/", "https://other.example/", 200, {}, b"other")
-    cache.file_for(URL).write_bytes(cache.file_for("https://other.example/").read_bytes())
-    assert cache.get(URL) is None
+    with HttpCache(tmp_path) as cache:
+        cache.put("https://other.example/", "https://other.example/", 200, {}, b"other")
+        cache.put(URL, URL, 200, {}, b"mine")
+        other = stored(tmp_path, "https://other.example/")
+        set_row(tmp_path, URL, meta=other[0], body=b"other")
+        assert cache.get(URL) is None
 
 
-def test_an_unwritable_cache_is_logged_not_raised(tmp_path: Path, caplog) -> None:
+def test_an_unusable_cache_is_named_once_not_raised(tmp_path: Path, caplog) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
-    cache = HttpCache(blocker)
-    assert cache.put(URL, URL, 200, {}, b"x") is None
-    assert cache.get(URL) is None
-    assert any(
-        r.getMessage().startswith("carnival: cannot write cache file") for r in caplog.records
-    )
+    with HttpCache(blocker) as cache:
+        assert cache.put(URL, URL, 200, {}, b"x") is None
+        assert cache.get(URL) is None
+        assert not cache.has(URL) and cache.held_until(URL) is None
+        cache.hold(URL, 1e12)
+    (notice,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert notice.startswith(f"carnival: cannot use HTTP cache {blocker / DB_NAME} (")
+    assert notice.endswith("; fetching without it")
+
+
+def test_holds_are_kept_until_they_end(tmp_path: Path) -> None:
+    now = [1000.0]
+    with HttpCache(tmp_path, clock=lambda: now[0]) as cache:
+        assert cache.held_until(URL) is None
+        cache.hold(URL, 1060.0)
+        assert cache.held_until(URL) == 1060.0
+        assert cache.held_until(URL + "?other") is None
+    with HttpCache(tmp_path, clock=lambda: now[0]) as cache:  # another run sees it
+        assert cache.held_until(URL) == 1060.0
+        now[0] = 1060.0
+        assert cache.held_until(URL) is None
+        now[0] = 1000.0
+        assert cache.held_until(URL) is None  # an ended hold is forgotten
 
 
 def test_readers_never_see_a_partial_write(tmp_path: Path) -> None:
@@ -154,7 +201,7 @@ def test_readers_never_see_a_partial_write(tmp_path: Path) -> None:
     stop.set()
     reader.join()
     assert seen and all(body in bodies for body in seen)
-    assert [p.name for p in tmp_path.iterdir()] == [f"{cache_key(URL)}.http"]
+    assert cache.get(URL).body in bodies
 
 
 @settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])

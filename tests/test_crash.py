@@ -27,46 +27,58 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from blog_carnival.cache import MAGIC, HttpCache, cache_key
+from blog_carnival import cache as http_cache
+from blog_carnival.cache import HttpCache
 from blog_carnival.lock import LOCK_FORMAT, read_lock
 from blog_carnival.model import ParsedFeed
 from blog_carnival.parsestore import DB_NAME, ParseStore, RecordKey, seal
+from cache_rows import rows, set_row
 from conftest import ROOT, build_site
 from sites_server import SitesServer, local_carnival
 
 SAMPLE = ROOT / "carnival"
 TEMP = re.compile(r"^\..+\.tmp$")  # what textutil.write_atomic writes before its rename
-HTTP_ENTRY = re.compile(r"^[0-9a-f]{64}\.http$")
-# The database and its journals: WAL once it is set up, a rollback journal while it is being
-# created (a kill then leaves a hot journal, which SQLite rolls back on the next open).
-PARSE_FILES = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
+
+
+def database_files(name: str) -> set[str]:
+    """A database and its journals: WAL once it is set up, a rollback journal while it is
+    being created (a kill then leaves a hot journal, which SQLite rolls back on next open)."""
+    return {name, f"{name}-wal", f"{name}-shm", f"{name}-journal"}
+
+
+PARSE_FILES = database_files(DB_NAME)
+HTTP_DB = http_cache.DB_NAME
+HTTP_FILES = database_files(HTTP_DB)
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "PYTHONHASHSEED": "0"}
 
 
 # -- what a killed process may leave, checked ------------------------------------------------
 
 
-def http_cache_state(folder: Path) -> tuple[dict[str, bytes], list[Path]]:
-    """Every entry of an HTTP cache folder, each checked whole (length and sha256), and the
-    temporary files left beside them. Anything else in the folder fails the test."""
+def check_database(path: Path) -> None:
+    """SQLite's own integrity check passes (after recovering what a killed writer left in its
+    journal), and nothing was set aside as damaged."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert not Path(f"{path}.damaged").exists()
+
+
+def http_cache_state(folder: Path) -> dict[str, bytes]:
+    """Every entry of the HTTP cache, each read back whole the way a fetch reads it (length
+    and sha256 checked); the database passes its integrity check; nothing else is there."""
     entries: dict[str, bytes] = {}
-    temps: list[Path] = []
     for path in sorted(folder.iterdir()) if folder.exists() else []:
-        if TEMP.match(path.name):
-            temps.append(path)
-            continue
-        if path.suffix == ".wait":
-            float(path.read_text())
-            continue
-        assert HTTP_ENTRY.match(path.name), f"unexpected file in the HTTP cache: {path}"
-        data = path.read_bytes()
-        assert data.startswith(MAGIC), f"not a cache file: {path}"
-        meta = json.loads(data[len(MAGIC) : data.index(b"\n", len(MAGIC))])
-        assert cache_key(meta["url"]) == path.stem, f"stored under another URL's name: {path}"
-        entry = HttpCache(folder).get(meta["url"])
-        assert entry is not None, f"damaged cache entry: {path}"
-        entries[meta["url"]] = entry.body
-    return entries, temps
+        assert path.name in HTTP_FILES, f"unexpected file in the HTTP cache: {path}"
+    if not (folder / HTTP_DB).exists():
+        return entries
+    check_database(folder / HTTP_DB)
+    with HttpCache(folder) as cache:
+        for url in rows(folder):
+            entry = cache.get(url)
+            assert entry is not None, f"damaged cache entry: {url}"
+            entries[url] = entry.body
+    assert not (folder / f"{HTTP_DB}.damaged").exists()
+    return entries
 
 
 def parse_cache_state(folder: Path) -> dict[RecordKey, ParsedFeed]:
@@ -78,8 +90,7 @@ def parse_cache_state(folder: Path) -> dict[RecordKey, ParsedFeed]:
         assert path.name in PARSE_FILES, f"unexpected file in the parse cache: {path}"
     if not (folder / DB_NAME).exists():
         return entries
-    with contextlib.closing(sqlite3.connect(folder / DB_NAME)) as db:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    check_database(folder / DB_NAME)
     with ParseStore(folder) as store:
         for key in store.record_keys():
             entry = store.get(key)
@@ -145,12 +156,14 @@ import sys
 from blog_carnival.cache import HttpCache
 
 cache = HttpCache(sys.argv[1])
-urls = [f"https://blog{i}.example/feed.xml" for i in range(3)]  # blog0's file is watched
+urls = [f"https://blog{i}.example/feed.xml" for i in range(3)]
 n = 0
 while True:
     for url in urls:
+        # large bodies (about 2 MiB) so that a kill often lands inside a write
         body = bytes([65 + n % 26]) * (2 * 1024 * 1024 + n % 7)
-        cache.put(url, url, 200, {"etag": f'"{n}"'}, body)
+        cache.put(url, url, 200, {"etag": f'"{n}"'}, body, durable=n % 2 == 0)
+        print(n, flush=True)
         n += 1
 """
 
@@ -180,19 +193,41 @@ while True:
 WATCHED = "https://blog0.example/feed.xml"
 
 
+def kill_writer(code: str, folder: Path, rng: random.Random) -> None:
+    """Run ``code`` (a loop of writes, printing a line after each) in a child and SIGKILL it
+    after a seeded number of whole writes and a short seeded delay: often mid-write."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder)],
+        env=CHILD_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(rng.randint(1, 6)):  # some writes whole first
+            assert writer.stdout.readline(), writer.stderr.read()
+        time.sleep(rng.uniform(0, 0.02))  # placing the kill; nothing is measured
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        writer.stdout.close()
+        writer.stderr.close()
+
+
 def test_an_http_cache_writer_killed_mid_write_leaves_whole_entries(tmp_path: Path) -> None:
+    """The cache's writes (durable and not), killed at seeded points while 2 MiB bodies go
+    in one after another: every entry left reads back whole, each one write's (not a mix)."""
     folder = tmp_path / "http"
-    target = HttpCache(folder).file_for(WATCHED)
-    for _ in range(4):
-        kill_while_writing(CACHE_WRITER, target, folder)
-        entries, temps = http_cache_state(folder)
-        assert WATCHED in entries
+    rng = random.Random(7)
+    for _ in range(5):
+        kill_writer(CACHE_WRITER, folder, rng)
+        entries = http_cache_state(folder)
+        assert entries
         for body in entries.values():
             assert len(set(body)) == 1 and 2 * 1024 * 1024 <= len(body) < 2 * 1024 * 1024 + 7
-    assert temps  # writes the kills cut short are left aside, never read as entries
-    cache = HttpCache(folder)
-    assert cache.put(WATCHED, WATCHED, 200, {}, b"<rss/>") is not None
-    assert cache.get(WATCHED).body == b"<rss/>"
+    with HttpCache(folder) as cache:  # and it takes writes again
+        assert cache.put(WATCHED, WATCHED, 200, {}, b"<rss/>") is not None
+        assert cache.get(WATCHED).body == b"<rss/>"
 
 
 def test_a_lock_writer_killed_mid_write_leaves_the_old_lock_or_the_new(tmp_path: Path) -> None:
@@ -375,19 +410,14 @@ def test_a_freeze_killed_at_any_moment_leaves_the_lock_and_caches_whole(
 # -- damaged entries ---------------------------------------------------------------------------
 
 
-def damage_truncate(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[:-40])
+def damage_truncate(body: bytes) -> bytes:
+    return body[:-40]
 
 
-def damage_flip(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[-20] ^= 0x01  # one bit, in the body
-    path.write_bytes(bytes(data))
-
-
-def url_of(path: Path) -> str:
-    data = path.read_bytes()
-    return json.loads(data[len(MAGIC) : data.index(b"\n", len(MAGIC))])["url"]
+def damage_flip(body: bytes) -> bytes:
+    data = bytearray(body)
+    data[-20] ^= 0x01  # one bit
+    return bytes(data)
 
 
 @pytest.mark.site
@@ -396,25 +426,25 @@ def test_a_damaged_http_cache_entry_is_discarded_with_a_notice_and_fetched_again
 ) -> None:
     carnival, ref = reference
     cache = tmp_path / "reference-cache"  # the reference build filled it
-    files = sorted((cache / "http").glob("*.http"))
-    assert len(files) == REQUESTS_PER_BUILD
-    damaged = {files[0]: damage_truncate, files[1]: damage_flip}
-    urls = {url_of(path) for path in damaged}
-    for path, damage in damaged.items():
-        damage(path)
+    stored = rows(cache / "http")
+    assert len(stored) == REQUESTS_PER_BUILD
+    first, second = sorted(stored)[:2]
+    set_row(cache / "http", first, body=damage_truncate(stored[first]))
+    set_row(cache / "http", second, body=damage_flip(stored[second]))
+    urls = {first, second}
     asked = len(slow_server.validators)
 
     proc = build_site(tmp_path / "out", extra=live_settings(carnival, cache))
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
-    for path in damaged:
-        assert f"discarded damaged cache file {path}" in output
+    database = cache / "http" / HTTP_DB
+    for url in urls:
+        assert f"discarded damaged HTTP cache entry for {url} in {database}" in output
     # a fresh, unconditional GET for each damaged entry; the others revalidated (304)
     sent = {slow_server.url_of(path): etag for path, etag in slow_server.validators[asked:]}
     assert {url for url, etag in sent.items() if etag is None} == urls
     assert all(etag for url, etag in sent.items() if url not in urls)
-    entries, _ = http_cache_state(cache / "http")
-    assert urls <= set(entries)  # stored whole again
+    assert urls <= set(http_cache_state(cache / "http"))  # stored whole again
     for number in (1, 3):
         assert roundup(tmp_path / "out", number) == roundup(ref, number)
 
@@ -556,22 +586,7 @@ def test_a_parse_cache_writer_killed_mid_write_leaves_whole_records(tmp_path: Pa
     folder = tmp_path / "parsed"
     rng = random.Random(11)
     for _ in range(5):
-        writer = subprocess.Popen(
-            [sys.executable, "-c", PARSE_WRITER, str(folder)],
-            env=CHILD_ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            for _ in range(rng.randint(1, 6)):  # some records written whole first
-                assert writer.stdout.readline(), writer.stderr.read()
-            time.sleep(rng.uniform(0, 0.02))  # placing the kill; nothing is measured
-        finally:
-            writer.send_signal(signal.SIGKILL)
-            writer.wait()
-            writer.stdout.close()
-            writer.stderr.close()
+        kill_writer(PARSE_WRITER, folder, rng)
         entries = parse_cache_state(folder)
         assert entries
         for key, feed in entries.items():

@@ -16,6 +16,7 @@ import pytest
 from blog_carnival.cache import HttpCache
 from blog_carnival.fetch import ACCEPT, Fetcher, FetchSettings, _Exchange, format_size
 from blog_carnival.model import FetchResult
+from cache_rows import set_row, stored
 from hostile_server import (
     HostileServer,
     free_port,
@@ -533,32 +534,31 @@ def test_a_failed_fetch_leaves_the_cache_untouched(make_fetcher: Make, server, t
     url = server.route("/feed.xml", body=b"good", etag='"g"')
     fetcher = make_fetcher(cache)
     assert fetcher.fetch(url).ok
-    stored = cache.file_for(url).read_bytes()
+    before = stored(tmp_path, url)
     server.route("/feed.xml", body=b"broken", status=500)
     assert fetcher.fetch(url).error == "HTTP 500"
-    assert cache.file_for(url).read_bytes() == stored
+    assert stored(tmp_path, url) == before
     assert cache.get(url).body == b"good"
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped byte"])
-def test_a_damaged_cache_file_is_discarded_and_fetched_again(
+def test_a_damaged_cache_entry_is_discarded_and_fetched_again(
     make_fetcher: Make, server, tmp_path, caplog, damage: str
 ) -> None:
     cache = HttpCache(tmp_path)
     url = server.route("/feed.xml", body=b"<rss>" + b"x" * 1000 + b"</rss>", etag='"t"')
     fetcher = make_fetcher(cache)
     fetcher.fetch(url)
-    file = cache.file_for(url)
-    data = file.read_bytes()
+    data = stored(tmp_path, url)[1]
     if damage == "truncated":
-        file.write_bytes(data[:-300])  # a partial write
+        set_row(tmp_path, url, body=data[:-300])  # a partial write
     else:
-        file.write_bytes(data[:-10] + bytes([data[-10] ^ 0x20]) + data[-9:])  # bit rot
+        set_row(tmp_path, url, body=data[:-10] + bytes([data[-10] ^ 0x20]) + data[-9:])  # bit rot
     result = fetcher.fetch(url)
     assert result.ok and result.status == 200 and not result.from_cache
     assert "if-none-match" not in server.requests_to("/feed.xml")[-1].headers  # unconditional
-    notices = [r for r in caplog.records if "discarded damaged cache file" in r.getMessage()]
-    assert len(notices) == 1 and str(file) in notices[0].getMessage()
+    notices = [r for r in caplog.records if "discarded damaged HTTP cache" in r.getMessage()]
+    assert len(notices) == 1 and f"entry for {url} in {cache.path}" in notices[0].getMessage()
     assert notices[0].levelname == "WARNING"
     assert cache.get(url).body == result.body  # repaired by the fresh answer
 
@@ -615,10 +615,10 @@ def test_a_304_that_says_nothing_new_does_not_rewrite_the_entry(
     url = server.route("/feed.xml", body=b"<rss/>", etag='"same"')
     fetcher = make_fetcher(cache)
     fetcher.fetch(url)
-    before = cache.file_for(url).read_bytes()
+    before = stored(tmp_path, url)
     server.handler("/feed.xml", _answer_304({"ETag": '"same"', "Date": "Tue, 03 Nov 2026"}))
     assert fetcher.fetch(url).not_modified
-    assert cache.file_for(url).read_bytes() == before  # same bytes, same stored_at
+    assert stored(tmp_path, url) == before  # same bytes, same stored_at, no lifetime to restart
 
 
 def test_offline_answers_from_the_cache_only(make_fetcher: Make, server, tmp_path) -> None:

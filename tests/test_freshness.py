@@ -24,6 +24,7 @@ from blog_carnival.cache import (
 )
 from blog_carnival.fetch import Fetcher, FetchSettings
 from blog_carnival.settings import read_settings
+from cache_rows import set_row, stored
 from hostile_server import (
     HostileServer,
     hostile_server_fixture,  # noqa: F401  (the hostile_server fixture)
@@ -134,10 +135,10 @@ def test_a_304_that_changes_nothing_restarts_freshness_without_a_rewrite(
 ) -> None:
     url = feed(server, clock, **{"Cache-Control": "max-age=60"})
     fetch(cache, url)
-    before = cache.file_for(url).read_bytes()
+    meta, body, _ = stored(cache.folder, url)
     clock.advance(61)
     assert fetch(cache, url).not_modified
-    assert cache.file_for(url).read_bytes() == before  # only its time of validation changed
+    assert stored(cache.folder, url) == (meta, body, clock())  # only its time of validation
     assert cache.get(url).validated_at == clock()
     clock.advance(59)
     fetch(cache, url)
@@ -381,38 +382,38 @@ def test_the_settings_reach_the_fetcher(tmp_path: Path) -> None:
 # -- judged from the metadata alone, answered in the calling thread ---------------------------------
 
 
-def test_fresh_on_file_agrees_with_is_fresh(server, cache, clock) -> None:
+def test_stored_fresh_agrees_with_is_fresh(server, cache, clock) -> None:
     url = feed(server, clock, **{"Cache-Control": "max-age=600"})
-    assert not cache.fresh_on_file(url, 3600)  # nothing stored yet
+    assert not cache.stored_fresh(url, 3600)  # nothing stored yet
     fetch(cache, url)
-    assert cache.fresh_on_file(url, 3600) and cache.is_fresh(cache.get(url), 3600)
-    assert not cache.fresh_on_file(url, 0)  # a cap of zero: nothing is ever fresh
+    assert cache.stored_fresh(url, 3600) and cache.is_fresh(cache.get(url), 3600)
+    assert not cache.stored_fresh(url, 0)  # a cap of zero: nothing is ever fresh
     clock.advance(601)
-    assert not cache.fresh_on_file(url, 3600) and not cache.is_fresh(cache.get(url), 3600)
+    assert not cache.stored_fresh(url, 3600) and not cache.is_fresh(cache.get(url), 3600)
 
 
-def test_fresh_on_file_counts_from_the_last_revalidation(server, cache, clock) -> None:
-    """A 304 that changes nothing only sets the file's time; the peek reads that time too."""
+def test_stored_fresh_counts_from_the_last_revalidation(server, cache, clock) -> None:
+    """A 304 that changes nothing only records when it was validated; the peek reads that."""
     url = feed(server, clock, **{"Cache-Control": "max-age=60"})
     fetch(cache, url)
     clock.advance(61)
-    assert not cache.fresh_on_file(url, 3600)
+    assert not cache.stored_fresh(url, 3600)
     assert fetch(cache, url).not_modified
     clock.advance(30)
-    assert cache.fresh_on_file(url, 3600)
+    assert cache.stored_fresh(url, 3600)
 
 
-def test_fresh_on_file_reads_a_long_metadata_line_and_refuses_damage(cache, clock) -> None:
+def test_stored_fresh_reads_long_metadata_and_refuses_damage(cache, clock) -> None:
     url = "https://long.example/feed.xml"
     headers = {"cache-control": "max-age=600", "date": formatdate(clock(), usegmt=True)}
-    headers["link"] = "<https://long.example/x>; " * 1000  # a metadata line of about 26 KB
+    headers["link"] = "<https://long.example/x>; " * 1000  # metadata of about 26 KB
     cache.put(url, url, 200, headers, FEED)
-    assert cache.fresh_on_file(url, 3600)
-    file = cache.file_for(url)
-    file.write_bytes(file.read_bytes()[:100])  # cut inside the metadata line
-    assert not cache.fresh_on_file(url, 3600)
-    file.write_bytes(b"junk")
-    assert not cache.fresh_on_file(url, 3600)
+    assert cache.stored_fresh(url, 3600)
+    meta = stored(cache.folder, url)[0]
+    set_row(cache.folder, url, meta=meta[:100])  # cut inside the metadata
+    assert not cache.stored_fresh(url, 3600)
+    set_row(cache.folder, url, meta="junk")
+    assert not cache.stored_fresh(url, 3600)
 
 
 def test_fresh_urls_are_answered_in_the_calling_thread_without_a_request(

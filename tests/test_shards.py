@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from blog_carnival.cache import HttpCache
+from blog_carnival.cache import DB_NAME, HttpCache
 from blog_carnival.collect import collect
 from blog_carnival.fetch import Fetcher, FetchSettings
 from blog_carnival.model import Contributor, Submission, Want
 from blog_carnival.parsepool import FeedParser
 from blog_carnival.shards import Shards, host_of, portable, split
 from blog_carnival.sources import plan
+from cache_rows import set_row
 from hostile_server import (
     HostileServer,
     hostile_server_fixture,  # noqa: F401  (the hostile_server fixture)
@@ -182,16 +183,14 @@ def test_what_a_worker_logs_is_logged_here(server, tmp_path: Path, caplog) -> No
     process's log (where the build's handlers are), and the feed is fetched again."""
     items = editions(server)
     run(items, tmp_path, None)
-    cache = HttpCache(tmp_path / "http")
-    damaged = cache.file_for(server.url("/b0/feed.xml"))
-    damaged.write_bytes(b"not a cache entry")
+    damaged = server.url("/b0/feed.xml")
+    set_row(tmp_path / "http", damaged, body=b"not the body stored")
     with caplog.at_level("WARNING"), shards_for(tmp_path) as workers:
         docs = run(items, tmp_path, workers)
         assert workers.sent > 0
-    assert any(
-        "discarded damaged cache file" in r.getMessage() and str(damaged) in r.getMessage()
-        for r in caplog.records
-    )
+    database = tmp_path / "http" / DB_NAME
+    notice = f"discarded damaged HTTP cache entry for {damaged} in {database}"
+    assert any(notice in r.getMessage() for r in caplog.records)
     assert len(docs.feeds[server.url("/b0/feed.xml")].entries) == 2
 
 

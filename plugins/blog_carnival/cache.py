@@ -1,24 +1,23 @@
 """On-disk HTTP cache: the last good body of each URL with the validators to revalidate it.
 
-One file per URL, named by the sha256 of the URL, under the cache folder::
+One SQLite database in the cache folder (``http.sqlite3``, see ``sqlstore`` for crashes,
+damage and several processes at once), one row per URL as given::
 
-    <cache>/<sha256(url)>.http  =  b"carnival-http-cache 1\\n" + JSON metadata + b"\\n" + body
+    responses(url, meta, body, validated)   meta: JSON (final URL, status, header fields,
+                                            stored_at, the body's length and sha256)
+    holds(url, until)                       a Retry-After still in force
 
-The metadata records the body's length and sha256, so a truncated or otherwise damaged file is
-recognised, logged (naming the file), removed and treated as a miss: the next fetch is a fresh
-unconditional GET. Files are written atomically: a temporary file in the same folder (a dot
-name ending ``.tmp``, never read as an entry), flushed, then ``os.replace``d over the old one,
-so a process killed at any moment leaves the old entry or the new one. A durable write also
-fsyncs the file and the folder; a bulk run writes without (``durable=False``): an entry lost to
-a power cut is fetched again, and one damaged by it fails its length and sha256 check. A cache
-that cannot be read or written is logged and ignored; it never fails a fetch.
+The metadata records the body's length and sha256, so a damaged entry is recognised, logged
+(naming the URL and the database), removed and treated as a miss: the next fetch is a fresh
+unconditional GET. A durable write is synced before ``put`` returns; a bulk run writes
+without (``durable=False``): an entry lost to a power cut is fetched again. A cache that
+cannot be opened is named once and the build fetches without it; it never fails a fetch.
+An older cache folder's files (one per URL) are removed when the database is created.
 
 A 304 lays its header fields over the stored ones (RFC 9111 section 3.2), so new validators
 and a new freshness lifetime are remembered (``refresh``). A 304 that changes no lasting field
-only says when the response was last validated: that time becomes the file's modification
-time (one metadata update instead of rewriting the entry), and freshness counts from it (a
-cache folder copied without its times counts as validated when copied: at worst a feed is
-asked again up to ``max_freshness`` later).
+only says when the response was last validated: that time is recorded alone (``validated``,
+no rewrite of the body), and freshness counts from it.
 ``is_fresh`` decides whether a stored response may be used without asking the server at all
 (RFC 9111 section 4.2), as a private cache does: ``max-age``, else ``Expires`` minus ``Date``,
 against the response's age.
@@ -41,14 +40,19 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .model import utc_datetime
-from .textutil import write_atomic
+from .sqlstore import SqliteStore
 
 logger = logging.getLogger(__name__)
 
-MAGIC = b"carnival-http-cache 1\n"
-SUFFIX = ".http"
-PEEK = 4096  # bytes read to find an entry's metadata line (read further when it is longer)
-MAX_META = 256 * 1024  # a metadata line longer than this is not peeked at
+DB_NAME = "http.sqlite3"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS responses ("
+    " url TEXT PRIMARY KEY, meta TEXT NOT NULL, body BLOB NOT NULL, validated REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS holds (url TEXT PRIMARY KEY, until REAL NOT NULL)",
+)
+# The earlier layout: <sha256 of the URL>.http (a response) and .wait (a hold), and the
+# dot-named temporary files they were written through.
+OLD_FILE = re.compile(r"\.?[0-9a-f]{64}\.(?:http|wait)(?:\..+\.tmp)?")
 
 # Headers that describe the transfer, not the stored (decoded) body.
 TRANSFER_HEADERS = frozenset(
@@ -70,11 +74,6 @@ BODY_HEADERS = frozenset({"content-type"}) | TRANSFER_HEADERS
 PER_ANSWER_HEADERS = frozenset({"date", "age"})
 
 
-def cache_key(url: str) -> str:
-    """The file name stem for ``url``: sha256 hex of the URL as given."""
-    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Lower-cased headers without those that describe the transfer rather than the body."""
     return {
@@ -93,7 +92,7 @@ class CachedResponse:
     body: bytes = b""
     stored_at: float = 0.0  # when the response was received (the clock's epoch seconds)
     known_digest: str | None = field(default=None, compare=False, repr=False)
-    # When a 304 last confirmed it, if later than stored_at (the file's modification time).
+    # When a 304 last confirmed it, if later than stored_at (the row's ``validated``).
     validated_at: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,88 +124,77 @@ class CachedResponse:
         return self.known_digest  # type: ignore[return-value]
 
 
-class HttpCache:
-    """The cache folder; ``get`` and ``put`` are safe to call from several threads.
+class HttpCache(SqliteStore):
+    """The cache folder's database (``sqlstore.SqliteStore``: opened on first use, safe to
+    share between threads; close it when done).
 
     ``clock`` gives the time in epoch seconds (default ``time.time``): when a response was
     stored, how old it is now, whether a Retry-After still holds. Tests pass a fake one.
     """
 
+    NAME = DB_NAME
+    SCHEMA = SCHEMA
+    WHAT = "HTTP cache"
+    AGAIN = "its feeds are fetched again"
+    WITHOUT = "fetching without it"
+
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.clock = clock
         self.portable = clock is time.time  # another process opening ``path`` sees the same
 
-    def file_for(self, url: str) -> Path:
-        return self.path / f"{cache_key(url)}{SUFFIX}"
-
     def has(self, url: str) -> bool:
         """Whether something is stored for ``url`` (not checked: ``get`` does that)."""
-        return self.file_for(url).exists()
+        return self._run("SELECT 1 FROM responses WHERE url = ?", (url,)) is not None
 
     def get(self, url: str) -> CachedResponse | None:
         """The stored response for ``url``, or None when there is none or it is damaged
-        (a damaged file is removed, with a warning naming it)."""
-        file = self.file_for(url)
-        try:
-            with file.open("rb") as handle:
-                data = handle.read()
-                identity = os.fstat(handle.fileno())
-        except FileNotFoundError:
+        (a damaged entry is removed, with a warning naming it)."""
+        row = self._run("SELECT meta, body, validated FROM responses WHERE url = ?", (url,))
+        if row is None:
             return None
-        except OSError as exc:
-            logger.warning("carnival: cannot read cache file %s: %s", file, exc)
-            return None
+        meta, body, validated = row
         try:
-            return replace(_decode(url, data), validated_at=identity.st_mtime)
+            return replace(_decode(url, meta, body), validated_at=float(validated))
         except (ValueError, KeyError, TypeError) as exc:
             logger.warning(
-                "carnival: discarded damaged cache file %s (%s); %s will be fetched again",
-                file,
-                exc,
+                "carnival: discarded damaged HTTP cache entry for %s in %s (%s); "
+                "it will be fetched again",
                 url,
+                self.path,
+                exc,
             )
-            _discard(file, identity)
+            # only the entry that was read: another process may have stored a good one since
+            self._run("DELETE FROM responses WHERE url = ? AND meta = ?", (url, meta))
             return None
 
-    def fresh_on_file(self, url: str, cap: float, now: float | None = None) -> bool:
-        """Whether ``url``'s stored response is fresh (``is_fresh``), judged from the metadata
-        line alone: the body is neither read nor checked. A scheduling hint (answer it here,
-        no thread or request needed); ``get`` still checks the entry before it is used."""
+    def stored_fresh(self, url: str, cap: float, now: float | None = None) -> bool:
+        """Whether ``url``'s stored response is fresh (``is_fresh``), judged from its metadata
+        alone: the body is neither read nor checked. A scheduling hint (answer it here, no
+        thread or request needed); ``get`` still checks the entry before it is used."""
         if cap <= 0:
             return False
+        row = self._run("SELECT meta, validated FROM responses WHERE url = ?", (url,))
+        if row is None:
+            return False
         try:
-            with self.file_for(url).open("rb") as handle:
-                head = handle.read(PEEK)
-                while b"\n" not in head[len(MAGIC) :] and len(head) < MAX_META:
-                    more = handle.read(PEEK)
-                    if not more:
-                        break
-                    head += more
-                validated = os.fstat(handle.fileno()).st_mtime
-            entry = replace(_decode_meta(url, head)[0], validated_at=validated)
-        except (OSError, ValueError, KeyError, TypeError):
+            entry = replace(_decode_meta(url, row[0])[0], validated_at=float(row[1]))
+        except (ValueError, KeyError, TypeError):
             return False
         return self.is_fresh(entry, cap, now)
 
     def hold(self, url: str, until: float) -> None:
         """Remember that the server asked us not to come back before ``until`` (epoch seconds)."""
-        file = self.path / f"{cache_key(url)}.wait"
-        try:
-            write_atomic(file, f"{until:.0f}\n", durable=False)
-        except OSError as exc:
-            logger.warning("carnival: cannot write cache file %s: %s", file, exc)
+        self._run("INSERT OR REPLACE INTO holds VALUES (?, ?)", (url, float(until)))
 
     def held_until(self, url: str, now: float | None = None) -> float | None:
         """When a Retry-After for ``url`` still holds, the time it ends; else None."""
-        file = self.path / f"{cache_key(url)}.wait"
-        try:
-            until = float(file.read_text().strip())
-        except (OSError, ValueError):
+        row = self._run("SELECT until FROM holds WHERE url = ?", (url,))
+        if row is None:
             return None
+        until = float(row[0])
         if until <= (self.clock() if now is None else now):
-            with contextlib.suppress(OSError):
-                file.unlink()
+            self._run("DELETE FROM holds WHERE url = ? AND until = ?", (url, until))
             return None
         return until
 
@@ -221,34 +209,34 @@ class HttpCache:
         durable: bool = True,
         digest: str | None = None,
     ) -> CachedResponse | None:
-        """Store a response atomically; return it, or None if it could not be written.
-        ``digest``: the body's sha256 hex, when the caller has it already."""
+        """Store a response, replacing the URL's older one; return it, or None if it could
+        not be written. ``digest``: the body's sha256 hex, when the caller has it already.
+        Not yet validated since it was stored: ``validated`` is ``stored_at``."""
         entry = CachedResponse(
             url, final_url, status, headers, bytes(body), self.clock(), known_digest=digest
         )
-        file = self.file_for(url)
-        try:
-            write_atomic(file, _encode(entry), durable=durable)
-        except OSError as exc:
-            logger.warning("carnival: cannot write cache file %s: %s", file, exc)
+        row = (url, _encode_meta(entry), entry.body, entry.stored_at)
+        sql = "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?) RETURNING url"
+        if not self._run(sql, row, all_rows=True, durable=durable):
             return None
-        self._validated(file, entry.stored_at)  # not validated since it was stored
-        return entry
+        return replace(entry, validated_at=entry.stored_at)
 
-    @staticmethod
-    def _validated(file: Path, when: float) -> bool:
-        """Record when the entry in ``file`` was last validated, as its modification time."""
-        try:
-            os.utime(file, (when, when))
-        except OSError as exc:
-            logger.debug("carnival: cannot set the time of cache file %s: %s", file, exc)
-            return False
-        return True
+    def _validated(self, url: str, when: float) -> bool:
+        """Record when ``url``'s stored entry was last validated."""
+        sql = "UPDATE responses SET validated = ? WHERE url = ? RETURNING url"
+        return bool(self._run(sql, (when, url), all_rows=True))
 
     def remove(self, url: str) -> None:
         """Forget ``url``'s stored response (a server said ``no-store``)."""
+        self._run("DELETE FROM responses WHERE url = ?", (url,))
+
+    def _created(self) -> None:
+        """The earlier layout's files are never read again: free their space once."""
         with contextlib.suppress(OSError):
-            self.file_for(url).unlink()
+            for entry in os.scandir(self.folder):
+                if OLD_FILE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
     def is_fresh(self, entry: CachedResponse, cap: float, now: float | None = None) -> bool:
         """Whether ``entry`` may be used without asking the server (RFC 9111 section 4.2: its
@@ -288,7 +276,7 @@ class HttpCache:
             if not _has_lifetime(merged):
                 return entry
             now = self.clock()
-            if self._validated(self.file_for(entry.url), now):
+            if self._validated(entry.url, now):
                 return replace(entry, validated_at=now)
         # Not fsynced: a refresh lost to a power cut leaves the older entry, or a damaged file
         # that the length and digest check discards; neither loses a feed.
@@ -398,17 +386,7 @@ def stores(headers: Mapping[str, str]) -> bool:
     return "no-store" not in cache_directives(headers)
 
 
-def _discard(file: Path, identity: os.stat_result) -> None:
-    """Remove a damaged ``file``, unless another process has meanwhile replaced it."""
-    try:
-        now = os.stat(file)
-        if (now.st_ino, now.st_dev) == (identity.st_ino, identity.st_dev):
-            file.unlink()
-    except OSError:
-        pass
-
-
-def _encode(entry: CachedResponse) -> bytes:
+def _encode_meta(entry: CachedResponse) -> str:
     meta = {
         "url": entry.url,
         "final_url": entry.final_url,
@@ -418,27 +396,22 @@ def _encode(entry: CachedResponse) -> bytes:
         "length": len(entry.body),
         "sha256": entry.digest,
     }
-    line = json.dumps(meta, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-    return MAGIC + line + b"\n" + entry.body
+    return json.dumps(meta, ensure_ascii=True, separators=(",", ":"))
 
 
-def _decode(url: str, data: bytes) -> CachedResponse:
-    entry, end, meta = _decode_meta(url, data)
-    body = data[end + 1 :]
+def _decode(url: str, meta_text: str, body: bytes) -> CachedResponse:
+    entry, meta = _decode_meta(url, meta_text)
+    body = bytes(body)
     if len(body) != meta["length"] or hashlib.sha256(body).hexdigest() != meta["sha256"]:
         raise ValueError("body does not match its length and digest")
     return replace(entry, body=body)
 
 
-def _decode_meta(url: str, data: bytes) -> tuple[CachedResponse, int, dict]:
-    """The entry its metadata line describes (body empty), where that line ends, and the
-    metadata itself (``data`` need only reach the end of that line)."""
-    if not data.startswith(MAGIC):
-        raise ValueError("not a cache file")
-    end = data.find(b"\n", len(MAGIC))
-    if end < 0:
-        raise ValueError("truncated metadata")
-    meta = json.loads(data[len(MAGIC) : end])
+def _decode_meta(url: str, meta_text: str) -> tuple[CachedResponse, dict]:
+    """The entry its metadata describes (body empty), and the metadata itself."""
+    meta = json.loads(meta_text)
+    if not isinstance(meta, dict):
+        raise TypeError("metadata is not a mapping")
     if meta["url"] != url:
         raise ValueError("stored for another URL")
     headers = meta["headers"]
@@ -452,4 +425,4 @@ def _decode_meta(url: str, data: bytes) -> tuple[CachedResponse, int, dict]:
         stored_at=float(meta.get("stored_at", 0.0)),
         known_digest=str(meta["sha256"]),
     )
-    return entry, end, meta
+    return entry, meta

@@ -122,7 +122,8 @@ def mostly_stored(settings: CarnivalSettings, items: Iterable[tuple[Carnival, Ed
     plans = [plan(carnival, edition) for carnival, edition in items]
     urls = {url for p in plans for url in p.first_urls()}
     feeds = {feed for p in plans for _, feed in p.readers() if feed}
-    new = new_feeds(urls, feeds, HttpCache(settings.http_cache_path))
+    with HttpCache(settings.http_cache_path) as cache:
+        new = new_feeds(urls, feeds, cache)
     return bool(urls) and not mostly_new(urls, new)
 
 

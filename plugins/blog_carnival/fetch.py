@@ -165,10 +165,10 @@ def format_size(n: int) -> str:
 
 
 # Open files a build holds besides those of its requests: the interpreter's and Pelican's
-# own, logs, and the pipes to parse and fetch workers.
+# own, logs, the pipes to parse and fetch workers, and the cache databases (3 files each).
 FILES_BESIDES = 64
-# Per request under way: its socket, the cache file its thread writes, and one read by the
-# thread reading the answer before it (fetch_each).
+# Per request under way: its socket, and two spare (when the HTTP cache kept a file per URL,
+# one written and one read; kept as a margin for libcurl's resolver and a closing socket).
 FILES_PER_REQUEST = 3
 
 
@@ -781,6 +781,8 @@ class Fetcher(Closing):
             pool.shutdown(wait=True, cancel_futures=True)
         self._watch.close()
         self.handles.close()
+        if self.cache is not None:
+            self.cache.close()  # its database is opened again if it is used again
 
     # -- public ---------------------------------------------------------------------------
     def fetch(self, url: str, *, secret: str | None = None) -> FetchResult:
@@ -961,7 +963,7 @@ class Fetcher(Closing):
     def answers_from_cache(self, url: str) -> bool:
         """Whether fetching ``url`` now would be answered from the cache alone, with no
         request: the fetcher is offline, or the stored response is still fresh (judged from
-        its metadata, see ``HttpCache.fresh_on_file``). A hint for where to do the work: the
+        its metadata, see ``HttpCache.stored_fresh``). A hint for where to do the work: the
         fetch itself decides again."""
         s = self.settings
         if not isinstance(url, str):  # refused by the fetch itself, with its reason
@@ -971,7 +973,7 @@ class Fetcher(Closing):
         return (
             self.cache is not None
             and not s.refresh
-            and self.cache.fresh_on_file(url, s.max_freshness)
+            and self.cache.stored_fresh(url, s.max_freshness)
         )
 
     def _workers(self) -> ThreadPoolExecutor:

@@ -99,7 +99,7 @@ def portable(fetcher: Fetcher) -> tuple[FetchSettings, Path | None] | None:
     cache = fetcher.cache
     if cache is not None and not cache.portable:
         return None
-    return fetcher.settings, (cache.path if cache is not None else None)
+    return fetcher.settings, (cache.folder if cache is not None else None)
 
 
 class Shards(Closing):
