@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from blog_carnival.parse import parse_feed
 from blog_carnival.select import tag_matches
 from blog_carnival.textutil import fold
-from blog_carnival.trim import cannot_carry, trim_items
+from blog_carnival.trim import cannot_carry, items, trim_items
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -138,3 +139,53 @@ def test_the_quick_check_never_drops_an_item_folding_would_keep(text, tags):
     if cannot_carry(item, words):
         folded = fold(html.unescape(item.decode("utf-8")))
         assert not any(w in folded for w in wanted)
+
+
+# The pattern ``items`` replaced, kept here as the reference its spans must equal.
+ITEM_PATTERN = re.compile(rb"<(item|entry)(?=[\s>/])[^>]*?(?:/>|>.*?</\1\s*>)", re.S)
+OPENER_PATTERN = re.compile(rb"<(?:item|entry)(?=[\s>/])")
+
+
+def reference_items(body: bytes) -> list[tuple[int, int]] | None:
+    found = [m.span() for m in ITEM_PATTERN.finditer(body)]
+    if len(OPENER_PATTERN.findall(body)) != len(found):
+        return None
+    return found
+
+
+PIECES = [
+    "<item>",
+    "</item>",
+    "<item/>",
+    "<item />",
+    "<item a='>'>",
+    "</item >",
+    "</item\n>",
+    "</items>",
+    "<items>",
+    "<entry>",
+    "</entry>",
+    "<entry x='1'/>",
+    "</entry\t>",
+    "<itemx>",
+    "<item",
+    "/>",
+    ">",
+    "/",
+    "</",
+    "text",
+    " ",
+    "\n",
+    "<entry/ >",
+    "<item//>",
+]
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(PIECES), max_size=14))
+@example(["<item>", "<item>", "</item>", "</item>"])  # an item inside another
+@example(["<item>", "text"])  # never closed
+@example(["<item", "/", ">", "</item", " ", ">"])
+def test_items_finds_the_spans_the_pattern_found(pieces: list[str]) -> None:
+    body = "".join(pieces).encode()
+    assert (items(body) or None) == (reference_items(body) or None)

@@ -142,6 +142,11 @@ class HttpCache(SqliteStore):
         super().__init__(path)
         self.clock = clock
         self.portable = clock is time.time  # another process opening ``path`` sees the same
+        # Whether any hold may be stored: looked up once, then kept up to date by ``hold``.
+        # Holds are rare, and each fetch asks about one: a build with none asks no more.
+        # (Another process's new hold is for URLs it fetches itself: each URL of a run is
+        # fetched by one process.)
+        self._any_holds: bool | None = None
 
     def has(self, url: str) -> bool:
         """Whether something is stored for ``url`` (not checked: ``get`` does that)."""
@@ -185,10 +190,15 @@ class HttpCache(SqliteStore):
 
     def hold(self, url: str, until: float) -> None:
         """Remember that the server asked us not to come back before ``until`` (epoch seconds)."""
+        self._any_holds = True
         self._run("INSERT OR REPLACE INTO holds VALUES (?, ?)", (url, float(until)))
 
     def held_until(self, url: str, now: float | None = None) -> float | None:
         """When a Retry-After for ``url`` still holds, the time it ends; else None."""
+        if self._any_holds is None:
+            self._any_holds = self._run("SELECT 1 FROM holds LIMIT 1") is not None
+        if not self._any_holds:
+            return None
         row = self._run("SELECT until FROM holds WHERE url = ?", (url,))
         if row is None:
             return None
