@@ -26,6 +26,7 @@ against the response's age.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -338,7 +339,14 @@ def _delta_seconds(value: str | None) -> int | None:
 
 
 def _http_date(value: str | None) -> float | None:
-    when = utc_datetime(value) if value else None
+    return _timestamp(value) if value else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _timestamp(value: str) -> float | None:
+    """An HTTP date as epoch seconds (remembered: a rebuild judges each stored response's
+    freshness twice, from its metadata and again from the entry it reads)."""
+    when = utc_datetime(value)
     return when.timestamp() if when is not None else None
 
 

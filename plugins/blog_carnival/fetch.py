@@ -1051,17 +1051,20 @@ class Fetcher(Closing):
         )
 
     def _fetch(self, url: str, durable: bool, cache: HttpCache | None) -> FetchResult:
-        parsed, problem = _checked(url)
-        if parsed is None:
-            return FetchResult(url=url, error=problem)
+        if not isinstance(url, str):
+            return FetchResult(url=url, error=_checked(url)[1])
         s = self.settings
         cached = cache.get(url) if cache is not None else None
         if cached is not None and (
             s.offline or (not s.refresh and cache.is_fresh(cached, s.max_freshness))
         ):
             # Offline, or fresh (RFC 9111 section 4.2): used without a request, so a
-            # Retry-After, which is about requests, does not apply.
+            # Retry-After, which is about requests, does not apply. Only a URL that passed
+            # ``_checked`` was ever stored, so it is not parsed again to be read back.
             return _from_cache(url, cached, status=cached.status, not_modified=False)
+        parsed, problem = _checked(url)
+        if parsed is None:
+            return FetchResult(url=url, error=problem)
         if s.offline:
             return FetchResult(url=url, error="offline: not in cache")
         held = cache.held_until(url) if cache is not None else None
