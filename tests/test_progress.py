@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from blog_carnival.progress import fetch_progress
 from rich.console import Console
 
 
-def test_the_bar_is_drawn_on_a_terminal_and_cleared() -> None:
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_bar_is_drawn_only_on_a_terminal_and_advancing_always_works(terminal: bool) -> None:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=80)
-    with fetch_progress(console) as advance:
+    with fetch_progress(Console(file=out, force_terminal=terminal, width=80)) as advance:
         for _ in range(3):
             advance(None)
-    assert "carnival: fetching" in out.getvalue()
-    assert "3" in out.getvalue()  # the count of results in
-
-
-def test_off_a_terminal_nothing_is_drawn_and_advancing_still_works() -> None:
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=False, width=80)
-    with fetch_progress(console) as advance:
-        for _ in range(3):
-            advance(None)
-    assert out.getvalue() == ""
+    if terminal:
+        assert "carnival: fetching" in out.getvalue()
+        assert "3" in out.getvalue()  # the count of results in
+    else:
+        assert out.getvalue() == ""
