@@ -7,6 +7,7 @@ Feeds are served over real HTTP on 127.0.0.1; workers are real spawned interpret
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from blog_carnival.collect import collect
 from blog_carnival.fetch import Fetcher, FetchSettings
 from blog_carnival.model import Contributor, Submission, Want
 from blog_carnival.parsepool import FeedParser
+from blog_carnival.parsestore import ParseStore
 from blog_carnival.shards import Shards, host_of, portable, split
 from blog_carnival.sources import plan
 from cache_rows import set_row
@@ -60,8 +62,9 @@ def test_fewer_urls_than_shards_and_urls_without_host() -> None:
 
 
 def test_only_a_fetcher_another_process_can_rebuild_is_portable(tmp_path: Path) -> None:
-    with Fetcher(SETTINGS, HttpCache(tmp_path)) as plain:
-        assert portable(plain) == (SETTINGS, tmp_path)
+    cache = HttpCache(tmp_path)
+    with Fetcher(SETTINGS, cache) as plain:
+        assert portable(plain) == (SETTINGS, cache)
     with Fetcher(SETTINGS, resolver=lambda host, port: ["127.0.0.1"]) as resolved:
         assert portable(resolved) is None
     with Fetcher(SETTINGS, HttpCache(tmp_path, clock=lambda: 0.0)) as clocked:
@@ -99,7 +102,8 @@ def run(items, cache: Path, shards: Shards | None):  # noqa: ANN001, ANN201
 
 
 def shards_for(cache: Path, shard_from: int = 1) -> Shards:
-    return Shards(SETTINGS, cache / "http", cache / "parsed", 2, shard_from=shard_from)
+    stores = HttpCache(cache / "http"), ParseStore(cache / "parsed")
+    return Shards(SETTINGS, *stores, 2, shard_from=shard_from)
 
 
 def test_workers_read_a_warm_cache_as_this_process_does(server, tmp_path: Path) -> None:
@@ -192,6 +196,26 @@ def test_what_a_worker_logs_is_logged_here(server, tmp_path: Path, caplog) -> No
     notice = f"discarded damaged HTTP cache entry for {damaged} in {database}"
     assert any(notice in r.getMessage() for r in caplog.records)
     assert len(docs.feeds[server.url("/b0/feed.xml")].entries) == 2
+
+
+def test_a_parse_cache_this_process_cannot_use_is_named_once(server, tmp_path: Path, caplog):
+    """Not handed to the workers: each would find the same and name it again."""
+    items = editions(server)
+    run(items, tmp_path, None)  # a warm HTTP cache: the next phase goes to the workers
+    shutil.rmtree(tmp_path / "parsed")
+    (tmp_path / "parsed").write_text("a file where the parse cache's folder should be")
+    plans = [plan(c, e) for c, e in items]
+    with (
+        caplog.at_level("WARNING"),
+        Fetcher(SETTINGS, HttpCache(tmp_path / "http")) as fetcher,
+        FeedParser(tmp_path / "parsed", processes=0) as parser,
+        Shards(SETTINGS, fetcher.cache, parser.store, 2, shard_from=1) as workers,
+    ):
+        docs = collect(plans, fetcher, parser, cache=fetcher.cache, shards=workers)
+        assert workers.sent > 0
+    named = [r for r in caplog.records if "cannot use parse cache" in r.getMessage()]
+    assert len(named) == 1, [r.getMessage() for r in named]
+    assert len(docs.feeds[server.url("/b0/feed.xml")].entries) == 2  # parsed all the same
 
 
 # -- resolving in the background ----------------------------------------------------------------

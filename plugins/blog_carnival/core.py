@@ -88,7 +88,7 @@ def _resolve(
     plans = [plan(carnival, edition) for carnival, edition in items]
     parser = FeedParser(parse_cache, parse_processes)
     spec = portable(fetcher)
-    workers = Shards(*spec, parse_cache, parser.processes) if spec is not None else None
+    workers = Shards(*spec, parser.store, parser.processes) if spec is not None else None
     with parser, workers or contextlib.nullcontext():
         docs = collect(
             plans, fetcher, parser, cache=fetcher.cache, progress=progress, shards=workers

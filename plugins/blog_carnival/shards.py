@@ -41,6 +41,8 @@ from .collect import Read, read_one
 from .fetch import Fetcher, FetchSettings
 from .model import FetchResult, ParsedFeed, ParseFailure, Want
 from .parsepool import FeedParser, spawn_pool
+from .parsestore import ParseStore
+from .sqlstore import SqliteStore
 from .textutil import Closing
 
 logger = logging.getLogger(__name__)
@@ -90,36 +92,42 @@ def split(urls: Iterable[str], shards: int) -> list[list[str]]:
     return [shard for shard in lists if shard]
 
 
-def portable(fetcher: Fetcher) -> tuple[FetchSettings, Path | None] | None:
-    """What a worker needs to build the same fetcher (its settings and cache folder), or
-    None when it cannot: a test's resolver, trusted CA or clock do not cross
-    into another process."""
+def portable(fetcher: Fetcher) -> tuple[FetchSettings, HttpCache | None] | None:
+    """What a worker needs to build the same fetcher (its settings and cache), or None when
+    it cannot: a test's resolver, trusted CA or clock do not cross into another process."""
     if not fetcher.portable:
         return None
     cache = fetcher.cache
     if cache is not None and not cache.portable:
         return None
-    return fetcher.settings, (cache.folder if cache is not None else None)
+    return fetcher.settings, cache
+
+
+def _folder(store: SqliteStore | None) -> Path | None:
+    """The folder a worker opens ``store`` from; None when this process cannot use it:
+    each worker would only find the same and name it again."""
+    return store.folder if store is not None and store.available() else None
 
 
 class Shards(Closing):
     """Worker processes that fetch and read shares of a fetch phase; close it when done.
 
     ``processes``: how many workers (below 2, none: everything is fetched in the caller).
+    ``cache`` and ``parse_cache``: this process's own; the workers open the same folders.
     """
 
     def __init__(
         self,
         settings: FetchSettings,
-        cache_path: Path | None,
-        parse_cache: Path | None,
+        cache: HttpCache | None,
+        parse_cache: ParseStore | None,
         processes: int,
         *,
         shard_from: int = SHARD_FROM,
     ) -> None:
         self.processes = processes
         self.shard_from = shard_from
-        self._spec = (settings, cache_path, parse_cache, processes)
+        self._spec = (settings, cache, parse_cache, processes)
         self._pool: ProcessPoolExecutor | None = None
         self._inbox: multiprocessing.Queue | None = None
         self._task = 0
@@ -208,13 +216,17 @@ class Shards(Closing):
     def _start(self) -> tuple[ProcessPoolExecutor | None, multiprocessing.Queue | None]:
         if self._pool is not None:
             return self._pool, self._inbox
+        settings, cache, parse_cache, processes = self._spec
         try:
             self._inbox = multiprocessing.get_context("spawn").Queue()
             self._pool = spawn_pool(
                 self.processes,
                 initializer=_worker_start,
                 initargs=(
-                    *self._spec,
+                    settings,
+                    _folder(cache),
+                    _folder(parse_cache),
+                    processes,
                     self._inbox,
                     logging.getLogger(__package__).getEffectiveLevel(),
                 ),

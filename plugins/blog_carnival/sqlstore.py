@@ -62,6 +62,11 @@ class SqliteStore(Closing):
         """False once the database could not be opened (it is not tried again this run)."""
         return not self._unusable
 
+    def available(self) -> bool:
+        """Open the database now if need be (a failure is named, once); whether it can be used."""
+        self._run("SELECT 1")
+        return self.usable
+
     def close(self) -> None:
         with self._lock:
             db, self._db = self._db, None
