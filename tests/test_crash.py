@@ -46,32 +46,34 @@ def database_files(name: str) -> set[str]:
     return {name, f"{name}-wal", f"{name}-shm", f"{name}-journal"}
 
 
-PARSE_FILES = database_files(DB_NAME)
 HTTP_DB = http_cache.DB_NAME
-HTTP_FILES = database_files(HTTP_DB)
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "PYTHONHASHSEED": "0"}
 
 
 # -- what a killed process may leave, checked ------------------------------------------------
 
 
-def check_database(path: Path) -> None:
-    """SQLite's own integrity check passes (after recovering what a killed writer left in its
-    journal), and nothing was set aside as damaged."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
+def database_in(folder: Path, name: str) -> bool:
+    """Whether ``folder`` holds the database ``name``; nothing but it and its journals may be
+    there, and it passes SQLite's own integrity check (after recovering what a killed writer
+    left in its journal) with nothing set aside as damaged."""
+    for path in sorted(folder.iterdir()) if folder.exists() else []:
+        assert path.name in database_files(name), f"unexpected file beside {name}: {path}"
+    database = folder / name
+    if not database.exists():
+        return False
+    with contextlib.closing(sqlite3.connect(database)) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    assert not Path(f"{path}.damaged").exists()
+    assert not Path(f"{database}.damaged").exists()
+    return True
 
 
 def http_cache_state(folder: Path) -> dict[str, bytes]:
     """Every entry of the HTTP cache, each read back whole the way a fetch reads it (length
     and sha256 checked); the database passes its integrity check; nothing else is there."""
     entries: dict[str, bytes] = {}
-    for path in sorted(folder.iterdir()) if folder.exists() else []:
-        assert path.name in HTTP_FILES, f"unexpected file in the HTTP cache: {path}"
-    if not (folder / HTTP_DB).exists():
+    if not database_in(folder, HTTP_DB):
         return entries
-    check_database(folder / HTTP_DB)
     with HttpCache(folder) as cache:
         for url in rows(folder):
             entry = cache.get(url)
@@ -86,11 +88,8 @@ def parse_cache_state(folder: Path) -> dict[RecordKey, ParsedFeed]:
     pass SQLite's own integrity check (after recovering what a killed writer left in its
     journal) and hold nothing the store would discard; nothing else may be in the folder."""
     entries: dict[RecordKey, ParsedFeed] = {}
-    for path in sorted(folder.iterdir()) if folder.exists() else []:
-        assert path.name in PARSE_FILES, f"unexpected file in the parse cache: {path}"
-    if not (folder / DB_NAME).exists():
+    if not database_in(folder, DB_NAME):
         return entries
-    check_database(folder / DB_NAME)
     with ParseStore(folder) as store:
         for key in store.record_keys():
             entry = store.get(key)

@@ -265,7 +265,7 @@ class HttpCache(SqliteStore):
         4.3.4): each field the 304 sends replaces the stored one, except those describing the
         body. Stored again, with a new ``stored_at``, when a lasting field changed or the 304
         states an Age; otherwise only the time of validation is recorded (``validated_at``,
-        the file's modification time) when the response has a freshness lifetime to restart,
+        the row's ``validated``) when the response has a freshness lifetime to restart,
         and nothing at all when it has none.
         """
         update = {k: v for k, v in storable_headers(headers).items() if k not in BODY_HEADERS}

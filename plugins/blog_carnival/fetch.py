@@ -1051,10 +1051,8 @@ class Fetcher(Closing):
         )
 
     def _fetch(self, url: str, durable: bool, cache: HttpCache | None) -> FetchResult:
-        if not isinstance(url, str):
-            return FetchResult(url=url, error=_checked(url)[1])
         s = self.settings
-        cached = cache.get(url) if cache is not None else None
+        cached = cache.get(url) if cache is not None and isinstance(url, str) else None
         if cached is not None and (
             s.offline or (not s.refresh and cache.is_fresh(cached, s.max_freshness))
         ):
