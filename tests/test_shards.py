@@ -110,11 +110,16 @@ def test_workers_read_a_warm_cache_as_this_process_does(server, tmp_path: Path) 
     items = editions(server)
     here = run(items, tmp_path / "here", None)
     run(items, tmp_path / "there", None)  # the same cache, filled the same way
+    before = server.request_count
     again_here = run(items, tmp_path / "here", None)
+    asked_here, before = server.request_count - before, server.request_count
     with shards_for(tmp_path / "there") as workers:
         there = run(items, tmp_path / "there", workers)
         assert workers.sent > 0  # the warm phase really went to the workers
     assert there == again_here
+    # every answer came back from the workers (feed bodies too: these plans discover
+    # feeds on pages), none was fetched again here
+    assert server.request_count - before == asked_here
     assert len(there.feeds) == len(here.feeds) == 7 and len(there.pages) == 2
     # found through its page's feed / read from its page: the same in both
     base = server.base

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -71,9 +71,20 @@ class FetchResult:
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _frozen_headers(self.headers))
 
+    def __reduce__(self) -> tuple:
+        """Pickled (to and from worker processes) with its headers as a plain dict: a
+        mappingproxy cannot be pickled, and a fetch worker's answer that held one was lost
+        on the way (its URLs were then fetched again here)."""
+        values = [getattr(self, f.name) for f in fields(self)]
+        values[FETCH_RESULT_HEADERS] = dict(self.headers)
+        return (type(self), tuple(values))
+
     @property
     def ok(self) -> bool:
         return self.error is None and self.body is not None
+
+
+FETCH_RESULT_HEADERS = [f.name for f in fields(FetchResult)].index("headers")
 
 
 @dataclass(frozen=True)
