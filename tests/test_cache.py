@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from blog_carnival.cache import DB_NAME, CachedResponse, HttpCache
+from blog_carnival.cache import DB_NAME, WRITE_BATCH, WRITE_BYTES, CachedResponse, HttpCache
 from cache_rows import rows, set_row, stored
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,6 +49,62 @@ def test_one_entry_per_url_in_one_database(tmp_path: Path) -> None:
         assert cache.get(URL).body == b"c"
     assert rows(tmp_path) == {URL: b"c", URL + "?2": b"b"}
     assert {p.name for p in tmp_path.iterdir()} <= {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"}
+
+
+def test_bulk_writes_are_committed_together_and_read_back_before(tmp_path: Path) -> None:
+    """A bulk run's writes wait until WRITE_BATCH of them are waiting; meanwhile the cache
+    itself reads them back (committing first), and close commits the rest."""
+    cache = HttpCache(tmp_path)
+    assert cache.available()  # the database is made: its rows can be counted
+    urls = [f"{URL}?{n}" for n in range(WRITE_BATCH + 3)]
+    for url in urls[: WRITE_BATCH - 1]:
+        assert cache.put(url, url, 200, {}, url.encode(), durable=False) is not None
+    assert rows(tmp_path) == {}  # nothing committed yet: no other process sees them
+    cache.put(urls[WRITE_BATCH - 1], urls[WRITE_BATCH - 1], 200, {}, b"x", durable=False)
+    assert len(rows(tmp_path)) == WRITE_BATCH  # the batch is full: committed in one go
+    cache.put(urls[-1], urls[-1], 200, {}, b"last", durable=False)
+    assert urls[-1] not in rows(tmp_path)
+    assert cache.get(urls[-1]).body == b"last"  # read back: committed first
+    assert urls[-1] in rows(tmp_path)
+    cache.put(urls[-2], urls[-2], 200, {}, b"waiting", durable=False)
+    cache.close()
+    assert rows(tmp_path)[urls[-2]] == b"waiting"
+
+
+def test_a_waiting_bulk_write_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    with HttpCache(tmp_path) as cache:
+        cache.put(URL, URL, 200, {}, b"bulk", durable=False)
+        cache.put(URL, URL, 200, {}, b"durable")  # committed now; the waiting one is older
+        assert rows(tmp_path) == {URL: b"durable"}
+        cache.put(URL + "?gone", URL, 200, {}, b"bulk", durable=False)
+        cache.remove(URL + "?gone")  # a no-store answer: the waiting write goes too
+    assert rows(tmp_path) == {URL: b"durable"}
+
+
+def test_a_time_of_validation_waits_with_the_bulk_writes(tmp_path: Path) -> None:
+    now = [1000.0]
+    cache = HttpCache(tmp_path, clock=lambda: now[0])
+    entry = cache.put(URL, URL, 200, {"Cache-Control": "max-age=60"}, b"body")  # durable
+    now[0] = 2000.0
+    again = cache.refresh(entry, {"Cache-Control": "max-age=60"})  # a 304 that changes nothing
+    assert again.validated_at == 2000.0 and again.stored_at == 1000.0
+    assert stored(tmp_path, URL)[2] == 1000.0  # waiting, not committed
+    assert cache.get(URL).validated_at == 2000.0  # read back: committed first
+    assert stored(tmp_path, URL)[2] == 2000.0
+    now[0] = 3000.0
+    cache.refresh(cache.get(URL), {"Cache-Control": "max-age=60"})
+    cache.close()
+    assert stored(tmp_path, URL)[2] == 3000.0
+
+
+def test_large_bulk_writes_wait_only_up_to_write_bytes(tmp_path: Path) -> None:
+    with HttpCache(tmp_path) as cache:
+        assert cache.available()
+        big = b"x" * (WRITE_BYTES // 2 + 1)
+        cache.put(URL, URL, 200, {}, big, durable=False)
+        assert rows(tmp_path) == {}
+        cache.put(URL + "?2", URL, 200, {}, big, durable=False)
+        assert set(rows(tmp_path)) == {URL, URL + "?2"}  # memory is not held for bodies
 
 
 def _damaged(meta: str, body: bytes) -> list[tuple[str, bytes]]:

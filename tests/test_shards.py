@@ -21,7 +21,7 @@ from blog_carnival.parsepool import FeedParser
 from blog_carnival.parsestore import ParseStore
 from blog_carnival.shards import Shards, host_of, portable, split
 from blog_carnival.sources import plan
-from cache_rows import set_row
+from cache_rows import rows, set_row
 from hostile_server import (
     HostileServer,
     hostile_server_fixture,  # noqa: F401  (the hostile_server fixture)
@@ -125,6 +125,19 @@ def test_workers_read_a_warm_cache_as_this_process_does(server, tmp_path: Path) 
     base = server.base
     assert there.feed_of[f"{base}/s/posts/2.html"] == server.url("/s/feed.xml")
     assert f"{base}/s/posts/99.html" in there.pages
+
+
+def test_what_workers_store_is_committed_when_their_shard_is_done(server, tmp_path: Path) -> None:
+    """A worker's cache is never closed (it lives as long as the worker): the writes it
+    gathers (see cache.py) are committed at the end of each shard."""
+    items = editions(server)
+    run(items, tmp_path, None)
+    changed = rss(f"{server.base}/b0", 9, (1, 3))
+    server.route("/b0/feed.xml", changed, headers=RSS)
+    with shards_for(tmp_path) as workers:
+        run(items, tmp_path, workers)
+        assert workers.sent > 0
+        assert rows(tmp_path / "http")[server.url("/b0/feed.xml")] == changed
 
 
 def test_a_mostly_new_phase_stays_here(server, tmp_path: Path) -> None:

@@ -307,6 +307,8 @@ def _read_shard(
 
     for _ in fetcher.fetch_each(urls, after=done):
         pass
+    if fetcher.cache is not None:  # the worker is not closed at the end: nothing may wait
+        fetcher.cache.flush()
     with lock:
         rest, batch = batch, []
     send(rest)

@@ -27,6 +27,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,16 @@ class SqliteStore(Closing):
         its first row, or all with ``all_rows``; None when the store cannot answer (logged).
         A database SQLite finds damaged, on opening or on reading, is set aside and the
         statement run once more on a new one. ``durable``: synced before it returns."""
+        return self._attempt(lambda db: self._execute(db, sql, params, all_rows, durable))
+
+    def _run_many(self, sql: str, rows: list[tuple]) -> bool:
+        """Run one statement for each of ``rows``, all in one transaction (each row's own
+        commit is most of what writing a small row costs); whether they were written (the
+        failure is handled as ``_run``'s)."""
+        return bool(rows) and self._attempt(lambda db: self._execute_many(db, sql, rows)) is True
+
+    def _attempt(self, execute: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``execute`` on the open database, as ``_run`` describes."""
         with self._lock:
             for attempt in (1, 2):
                 if self._unusable:
@@ -86,7 +97,7 @@ class SqliteStore(Closing):
                 try:
                     if self._db is None:
                         self._db = self._open()
-                    return self._execute(self._db, sql, params, all_rows, durable)
+                    return execute(self._db)
                 except sqlite3.Error as exc:
                     if attempt == 1 and _damaged(exc):
                         self._discard(exc)
@@ -113,6 +124,19 @@ class SqliteStore(Closing):
             if durable:
                 db.execute("PRAGMA synchronous=NORMAL")
         return rows if all_rows else (rows[0] if rows else None)
+
+    @staticmethod
+    def _execute_many(db: sqlite3.Connection, sql: str, rows: list[tuple]) -> bool:
+        db.execute("BEGIN IMMEDIATE")  # the write lock now: no upgrade from a read to fail
+        try:
+            db.executemany(sql, rows)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            raise
+        return True
 
     def _open(self) -> sqlite3.Connection:
         fresh = not self.path.exists()
