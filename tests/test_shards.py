@@ -266,6 +266,51 @@ def test_editions_resolve_in_a_thread_of_their_own_to_the_same_result(
     assert len(result.entries) == 6 * 2 + 2  # two tagged posts per blog, two submissions
 
 
+def test_the_results_are_handed_over_before_the_caches_are_closed(
+    server, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """The build renders the editions while the resolving thread closes the caches and
+    writes the feed log; ``finish()`` waits for that, and what fails then is logged."""
+    import threading
+
+    from blog_carnival import core, feedlog
+    from blog_carnival.settings import read_settings
+
+    settings = read_settings(
+        {"CARNIVAL_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"], "CARNIVAL_CACHE_PATH": "cache"},
+        tmp_path,
+        environ={},
+    )
+    items = editions(server)
+    go_on = threading.Event()
+    record = feedlog.record
+
+    def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        assert go_on.wait(60)
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(feedlog, "record", held)
+    resolving = core.start_resolving(settings, items)
+    (result,) = resolving.result().values()
+    assert len(result.entries) == 6 * 2 + 2
+    finisher = threading.Thread(target=resolving.finish)
+    finisher.start()
+    finisher.join(0.5)
+    assert finisher.is_alive() and not settings.feed_log_path.exists()  # still tidying up
+    go_on.set()
+    finisher.join(60)
+    assert not finisher.is_alive() and settings.feed_log_path.exists()
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("disk full")
+
+    monkeypatch.setattr(feedlog, "record", broken)
+    resolving = core.start_resolving(settings, items)
+    assert resolving.result() == {result.key: result}  # the failure comes after the results
+    resolving.finish()
+    assert "error after the editions were resolved" in caplog.text
+
+
 def test_a_rebuild_is_told_from_a_first_build_by_the_cache(server, tmp_path: Path) -> None:
     """What decides whether the build resolves beside Pelican's reading (a rebuild) or after
     it (a first build, whose parsing would compete with the reading)."""

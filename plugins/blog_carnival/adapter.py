@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +67,8 @@ class BuildState:
     env: object = None  # the Jinja environment the bodies are rendered with
     conversations: dict = field(default_factory=dict)  # slug -> (article, Conversation)
     to_fetch: list = field(default_factory=list)  # (carnival, edition) without a lock
-    pending: Future | None = None  # the editions being resolved while Pelican reads posts
+    pending: core.Resolving | None = None  # being resolved while Pelican reads posts
+    tidying: core.Resolving | None = None  # resolved; its caches closing while Pelican writes
     showing: ExitStack = field(default_factory=ExitStack)  # the fetch progress bar meanwhile
 
     def __reduce__(self) -> tuple:
@@ -140,11 +140,12 @@ def on_pretaxonomy(generator) -> None:
         try:
             state.results.update(state.pending.result())
         finally:
-            state.pending = None
+            state.tidying, state.pending = state.pending, None
             state.showing.close()
     elif state.to_fetch:
         with fetch_progress(console) as advance:
-            state.results.update(core.resolve(state.settings, state.to_fetch, advance))
+            state.tidying = core.start_resolving(state.settings, state.to_fetch, advance)
+            state.results.update(state.tidying.result())
     by_key = {}
     for carnival in state.carnivals:
         view = carnival_view(carnival, state.settings.urls, today)
@@ -455,7 +456,12 @@ def get_generators(pelican):
 
 def on_finalized(pelican) -> None:
     state: BuildState | None = pelican.settings.get(STATE_KEY)
-    if state is None or not state.carnivals:
+    if state is None:
+        return
+    if state.tidying is not None:  # the caches' last writes, the feed log
+        state.tidying.finish()
+        state.tidying = None
+    if not state.carnivals:
         return
     report = render_report(state.carnivals, state.results, state.settings.today)
     console.print(report.text, soft_wrap=True, markup=False, highlight=False)
