@@ -8,7 +8,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from blog_carnival.cache import DB_NAME, WRITE_BATCH, WRITE_BYTES, CachedResponse, HttpCache
+from blog_carnival.cache import (
+    DB_NAME,
+    IN_CHUNK,
+    WRITE_BATCH,
+    WRITE_BYTES,
+    CachedResponse,
+    HttpCache,
+)
 from cache_rows import rows, set_row, stored
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,6 +76,20 @@ def test_bulk_writes_are_committed_together_and_read_back_before(tmp_path: Path)
     cache.put(urls[-2], urls[-2], 200, {}, b"waiting", durable=False)
     cache.close()
     assert rows(tmp_path)[urls[-2]] == b"waiting"
+
+
+def test_which_urls_are_stored_is_asked_in_a_few_queries(tmp_path: Path) -> None:
+    cache = HttpCache(tmp_path)
+    stored = [f"{URL}?{n}" for n in range(2 * IN_CHUNK + 7)]
+    for url in stored:
+        cache.put(url, url, 200, {}, b"x", durable=False)  # committed in batches, or waiting
+    asked = [*stored, URL, URL + "?new", 42, *stored[:3]]  # a non-string is never stored
+    queries = []
+    cache.available()
+    cache._db.set_trace_callback(queries.append)
+    assert cache.stored_among(asked) == set(stored)
+    assert len(queries) <= 3 + 1  # a query per IN_CHUNK URLs (and the commit of what waits)
+    assert cache.has(stored[-1]) and not cache.has(URL)
 
 
 def test_a_waiting_bulk_write_never_replaces_a_newer_one(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from pathlib import Path
@@ -60,6 +60,7 @@ VALIDATED = "UPDATE responses SET validated = ? WHERE url = ?"
 # A bulk run's writes wait in memory until this many (or this many body bytes) are waiting.
 WRITE_BATCH = 32
 WRITE_BYTES = 4 * 1024 * 1024
+IN_CHUNK = 500  # URLs asked about in one query (SQLite's old limit is 999 parameters)
 # The earlier layout: <sha256 of the URL>.http (a response) and .wait (a hold), and the
 # dot-named temporary files they were written through.
 OLD_FILE = re.compile(r"\.?[0-9a-f]{64}\.(?:http|wait)(?:\..+\.tmp)?")
@@ -197,8 +198,20 @@ class HttpCache(SqliteStore):
 
     def has(self, url: str) -> bool:
         """Whether something is stored for ``url`` (not checked: ``get`` does that)."""
-        self._settle(url)
-        return self._run("SELECT 1 FROM responses WHERE url = ?", (url,)) is not None
+        return url in self.stored_among((url,))
+
+    def stored_among(self, urls: Iterable[str]) -> set[str]:
+        """Which of ``urls`` have something stored: a query per ``IN_CHUNK`` URLs, not one
+        a URL (a first build of 2,000 feeds asked 2,000 times, before its first request)."""
+        wanted = [u for u in dict.fromkeys(urls) if isinstance(u, str)]
+        with self._later_lock:
+            found = {u for u in wanted if u in self._later}
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT url FROM responses WHERE url IN ({marks})"
+            found.update(url for (url,) in self._run(sql, tuple(chunk), all_rows=True) or ())
+        return found
 
     def get(self, url: str) -> CachedResponse | None:
         """The stored response for ``url``, or None when there is none or it is damaged

@@ -126,7 +126,9 @@ def stale_copy(
 
 def new_feeds(urls: Iterable[str], feeds: Collection[str], cache: HttpCache | None) -> int:
     """How many of ``urls`` are feeds the cache never stored: each will need parsing."""
-    return sum(u in feeds and (cache is None or not cache.has(u)) for u in urls)
+    listed = [u for u in urls if u in feeds]
+    stored = cache.stored_among(listed) if cache is not None else set()
+    return sum(u not in stored for u in listed)
 
 
 def mostly_new(urls: Collection[str], new: int) -> bool:

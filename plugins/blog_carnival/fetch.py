@@ -882,8 +882,10 @@ class Fetcher(Closing):
         """
         queues: dict[str, deque[str]] = {}
         here: deque[str] = deque()
-        for url in dict.fromkeys(urls):
-            if self.answers_from_cache(url):
+        urls = list(dict.fromkeys(urls))
+        maybe = self._maybe_from_cache(urls)
+        for url in urls:
+            if (maybe is None or url in maybe) and self.answers_from_cache(url):
                 here.append(url)
             else:
                 queues.setdefault(_host_key(url), deque()).append(url)
@@ -975,6 +977,16 @@ class Fetcher(Closing):
             and not s.refresh
             and self.cache.stored_fresh(url, s.max_freshness)
         )
+
+    def _maybe_from_cache(self, urls: list[str]) -> set[str] | None:
+        """Which of ``urls`` ``answers_from_cache`` may say yes to: none when nothing can be
+        fresh, those stored (one query for them all) otherwise; None: any of them (offline)."""
+        s = self.settings
+        if s.offline:
+            return None
+        if self.cache is None or s.refresh or s.max_freshness <= 0:
+            return set()
+        return self.cache.stored_among(urls)
 
     def _workers(self) -> ThreadPoolExecutor:
         """The fetching threads, started on demand and kept for every later ``fetch_all``."""
