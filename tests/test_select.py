@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 from blog_carnival.model import Edition, FeedEntry, ParsedFeed, Person, RoundupEntry, Submission
@@ -18,7 +19,7 @@ from blog_carnival.select import (
     with_submission,
 )
 from blog_carnival.textutil import fold
-from blog_carnival.urls import canonical_url, safe_link
+from blog_carnival.urls import PATH_SAFE, canonical_path, canonical_url, safe_link
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -287,3 +288,11 @@ def test_safe_link_only_ever_returns_http_links(text, base):
     if link is not None:
         assert link.startswith(("http://", "https://"))
         assert not any(c.isspace() or ord(c) < 0x20 for c in link)
+
+
+@given(
+    st.text(alphabet=st.sampled_from("aZ09/-._~%:@!$&'()*+,;=?#[] é\u00a0\\\"<>^`{|}"), max_size=30)
+)
+def test_a_plain_path_is_kept_as_quoting_would_spell_it(path: str) -> None:
+    """The shortcut for a path that needs no escaping gives what escaping gives."""
+    assert canonical_path(path) == quote(unquote(path), safe=PATH_SAFE)

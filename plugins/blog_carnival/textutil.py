@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import itertools
 import os
 import re
@@ -104,9 +105,11 @@ def _fsync_dir(path: Path) -> None:
 # -- text folding -----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
     """'Networking Carnival', 'networking-carnival' and 'NETWORKING_carnival' fold alike:
-    accents dropped, lower case, runs of anything but letters and digits become one hyphen."""
+    accents dropped, lower case, runs of anything but letters and digits become one hyphen.
+    (Remembered: a roundup of 4,000 entries folds the same few tags 8,000 times.)"""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import (
     SplitResult,
@@ -41,6 +42,12 @@ def _is_tracking(name: str) -> bool:
     return name.startswith("utm_") or name in TRACKING_PARAMS
 
 
+PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+# What ``quote(unquote(path), safe=PATH_SAFE)`` gives back unchanged: no escape to decode,
+# nothing to encode (quote never encodes ASCII letters, digits and "_.-~").
+PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~]*")
+
+
 def _split(text: str) -> tuple[SplitResult, str, int | None] | None:
     """The URL's parts, its host lower-cased without a trailing dot, and its port; None when
     it cannot be parsed at all (a bad port, an unbalanced IPv6 bracket)."""
@@ -51,9 +58,11 @@ def _split(text: str) -> tuple[SplitResult, str, int | None] | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def site_of(url: str | None) -> str:
     """Whose site a URL is on, for telling bloggers apart: its host, lower case, without a
-    leading ``www.`` ("" when it has none)."""
+    leading ``www.`` ("" when it has none). (Remembered: a roundup asks it of each entry's
+    blog twice, and a blog has several entries.)"""
     try:
         host = urlsplit((url or "").strip()).hostname or ""
     except ValueError:
@@ -101,17 +110,24 @@ def canonical_url(url: str) -> str:
     netloc = host
     if port and port not in (80, 443):
         netloc = f"{host}:{port}"
-    path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~%")
+    path = canonical_path(parts.path)
     for suffix in ("/index.html", "/index.htm", "/index.php"):
         if path.endswith(suffix):
             path = path[: -len(suffix)]
     path = path.rstrip("/")
-    query = urlencode(
-        sorted(
-            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
-        )
-    )
+    query = ""
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = urlencode(sorted((k, v) for k, v in pairs if not _is_tracking(k)))
     return urlunsplit(("", netloc, path, query, "")).lstrip("/")
+
+
+def canonical_path(path: str) -> str:
+    """A URL path with its escapes spelled one way: decoded, then encoded again except for
+    ``PATH_SAFE``. A path of those characters alone (most are) is already spelled so."""
+    if PLAIN_PATH.fullmatch(path):
+        return path
+    return quote(unquote(path), safe=PATH_SAFE)
 
 
 def safe_link(url: str | None, base: str | None = None) -> str | None:
