@@ -292,15 +292,22 @@ class HttpCache(SqliteStore):
         entry = CachedResponse(
             url, final_url, status, headers, bytes(body), self.clock(), known_digest=digest
         )
-        row = (url, _encode_meta(entry), entry.body, entry.stored_at)
+        if not durable:
+            return self._put_later(entry)
         with self._later_lock:
             self._forget_later(url)  # this write is the newer
-            if not durable:
-                self._later[url] = row
-                self._later_bytes += len(entry.body)
-                self._commit_when_full()
-        if durable and not self._run(f"{PUT} RETURNING url", row, all_rows=True, durable=True):
+        row = (url, _encode_meta(entry), entry.body, entry.stored_at)
+        if not self._run(f"{PUT} RETURNING url", row, all_rows=True, durable=True):
             return None
+        return replace(entry, validated_at=entry.stored_at)
+
+    def _put_later(self, entry: CachedResponse) -> CachedResponse:
+        """A bulk write of ``entry``: it waits with the others (``put``); returned as stored."""
+        with self._later_lock:
+            self._forget_later(entry.url)  # this write is the newer
+            self._later[entry.url] = (entry.url, _encode_meta(entry), entry.body, entry.stored_at)
+            self._later_bytes += len(entry.body)
+            self._commit_when_full()
         return replace(entry, validated_at=entry.stored_at)
 
     def _commit_when_full(self) -> None:
@@ -356,11 +363,18 @@ class HttpCache(SqliteStore):
             # The origin has just validated the response: its age starts again from the 304
             # (RFC 9111 section 5.1), not from the Age the stored response came with.
             merged.pop("age", None)
+        renewed = CachedResponse(
+            entry.url,
+            entry.final_url,
+            entry.status,
+            merged,
+            entry.body,
+            self.clock(),
+            known_digest=entry.known_digest,
+        )
         if not stores(merged):  # the response now says no-store (RFC 9111 section 5.2.2.5)
             self.remove(entry.url)
-            return CachedResponse(
-                entry.url, entry.final_url, entry.status, merged, entry.body, self.clock()
-            )
+            return renewed
 
         def lasting(fields: Mapping[str, str]) -> dict[str, str]:
             return {k: v for k, v in fields.items() if k not in PER_ANSWER_HEADERS}
@@ -373,18 +387,7 @@ class HttpCache(SqliteStore):
             return replace(entry, validated_at=now)
         # A bulk write: a refresh lost to a crash or a power cut leaves the older entry, which
         # is revalidated again; no feed is lost.
-        stored = self.put(
-            entry.url,
-            entry.final_url,
-            entry.status,
-            merged,
-            entry.body,
-            durable=False,
-            digest=entry.known_digest,
-        )
-        return stored or CachedResponse(
-            entry.url, entry.final_url, entry.status, merged, entry.body, self.clock()
-        )
+        return self._put_later(renewed)
 
 
 def _has_lifetime(headers: Mapping[str, str]) -> bool:

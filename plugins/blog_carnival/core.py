@@ -145,18 +145,37 @@ def mostly_stored(settings: CarnivalSettings, items: Iterable[tuple[Carnival, Ed
 class Resolving:
     """Editions being resolved in a thread of their own (``start_resolving``)."""
 
-    def __init__(self) -> None:
-        self.future: Future[dict[str, EditionResult]] = Future()
+    def __init__(
+        self,
+        settings: CarnivalSettings,
+        items: list[tuple[Carnival, Edition]],
+        progress: Progress | None,
+    ) -> None:
+        self._results: Future[dict[str, EditionResult]] = Future()
         self._finished = threading.Event()
+        threading.Thread(
+            target=self._run, args=(settings, items, progress), name="carnival-resolve", daemon=True
+        ).start()
 
     def result(self, timeout: float | None = None) -> dict[str, EditionResult]:
         """The results, as soon as they are assembled; raises what ``resolve`` raised."""
-        return self.future.result(timeout)
+        return self._results.result(timeout)
 
     def finish(self) -> None:
         """Wait for the rest: the caches closed (their last writes committed), the feed
         log written."""
         self._finished.wait()
+
+    def _run(self, settings, items, progress) -> None:  # noqa: ANN001
+        try:
+            resolve(settings, items, progress, deliver=self._results.set_result)
+        except BaseException as exc:
+            if not self._results.done():  # handed to whoever waits for the result
+                self._results.set_exception(exc)
+            else:  # after the results: nobody is waiting for this, so say it here
+                logger.exception("carnival: error after the editions were resolved")
+        finally:
+            self._finished.set()
 
 
 def start_resolving(
@@ -168,23 +187,7 @@ def start_resolving(
     other work (Pelican reads the site's posts), and what follows the results (closing the
     caches, writing the feed log: tens of milliseconds at 200 feeds) while the caller
     renders them. Call ``finish()`` before the process ends."""
-    items = list(items)
-    resolving = Resolving()
-    future = resolving.future
-
-    def run() -> None:
-        try:
-            resolve(settings, items, progress, deliver=future.set_result)
-        except BaseException as exc:
-            if not future.done():  # handed to whoever waits for the result
-                future.set_exception(exc)
-            else:  # after the results: nobody is waiting for this, so say it here
-                logger.exception("carnival: error after the editions were resolved")
-        finally:
-            resolving._finished.set()
-
-    threading.Thread(target=run, name="carnival-resolve", daemon=True).start()
-    return resolving
+    return Resolving(settings, list(items), progress)
 
 
 def locked_result(carnival: Carnival, edition: Edition) -> EditionResult | None:

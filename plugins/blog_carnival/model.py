@@ -75,16 +75,13 @@ class FetchResult:
         """Pickled (to and from worker processes) with its headers as a plain dict: a
         mappingproxy cannot be pickled, and a fetch worker's answer that held one was lost
         on the way (its URLs were then fetched again here)."""
-        values = [getattr(self, f.name) for f in fields(self)]
-        values[FETCH_RESULT_HEADERS] = dict(self.headers)
-        return (type(self), tuple(values))
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["headers"] = dict(self.headers)
+        return (type(self), tuple(values.values()))
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.body is not None
-
-
-FETCH_RESULT_HEADERS = [f.name for f in fields(FetchResult)].index("headers")
 
 
 @dataclass(frozen=True)
