@@ -764,3 +764,70 @@ def test_remembered_url_joins_keep_each_document_to_its_own_base() -> None:
             assert isinstance(result, ParsedFeed)
             assert result.link == base.rsplit("/", 1)[0] + "/home/"
             assert result.entries[0].link == base.rsplit("/", 1)[0] + "/post.html"
+
+
+def _feedparser_get(d: dict, key: Any, default: Any = None) -> Any:
+    """FeedParserDict.get as feedparser writes it: through ``__getitem__``."""
+    try:
+        return type(d).__getitem__(d, key)
+    except KeyError:
+        return default
+
+
+def test_feedparser_dicts_answer_get_and_in_as_feedparser_would() -> None:
+    """``get`` and ``in`` take a plain dict lookup for ordinary keys; the keys feedparser maps
+    (``description`` to ``summary`` or ``subtitle``, ``guid`` to ``id``, ...) and the ones
+    it computes (``category``, ``enclosures``, ``license``) still answer its way."""
+    import feedparser
+
+    entry = feedparser.FeedParserDict(
+        summary="s",
+        id="i",
+        published="p",
+        tags=[feedparser.FeedParserDict(term="t")],
+        links=[
+            feedparser.FeedParserDict(rel="enclosure", href="e.mp3"),
+            feedparser.FeedParserDict(rel="license", href="l.html"),
+        ],
+        title=None,
+    )
+    keys = [*feedparser.FeedParserDict.keymap, "category", "enclosures", "license"]
+    keys += ["summary", "title", "tags", "links", "absent", "updated_parsed", "subtitle", 0]
+    for key in keys:
+        assert entry.get(key, "none") == _feedparser_get(entry, key, "none"), key
+        assert (key in entry) == (_feedparser_get(entry, key, ABSENT) is not ABSENT), key
+    assert entry.get("description") == "s" and entry.get("guid") == "i"
+    assert entry.get("category") == "t" and entry.get("license") == "l.html"
+    assert "updated" not in entry  # feedparser's own rule for the issue 310 fallback
+    with pytest.warns(DeprecationWarning):
+        assert entry.get("updated") == "p"
+
+
+def test_content_parameters_are_copied_not_shared() -> None:
+    """feedparser copies its content parameters into each text element's ``*_detail``; the
+    quick copy of a flat dict must still be a copy, and anything else a deep copy."""
+    import feedparser
+
+    copying = feedparser.mixin.copy
+    flat = feedparser.FeedParserDict(type="text/html", language=None, base="https://a.example/")
+    copied = copying.deepcopy(flat)
+    assert copied == flat and copied is not flat and type(copied) is feedparser.FeedParserDict
+    copied["value"] = "v"
+    assert "value" not in flat
+    nested = feedparser.FeedParserDict(type="text/html", list=["a"])
+    deep = copying.deepcopy(nested)
+    assert deep == nested and deep["list"] is not nested["list"]
+
+
+def test_each_text_element_keeps_its_own_detail() -> None:
+    """The title's and the summary's details are separate dicts, each with its own value."""
+    body = (
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>F</title>'
+        b'<entry><title type="html">A &amp;lt;b&amp;gt;</title><id>x</id>'
+        b'<link href="https://a.example/1"/><summary type="text">plain</summary>'
+        b"<updated>2026-11-01T00:00:00Z</updated></entry></feed>"
+    )
+    result = parse_feed(body, {"content-type": "application/atom+xml"}, URL)
+    assert isinstance(result, ParsedFeed)
+    assert result.entries[0].title == "A <b>"  # read as HTML: its own detail said so
+    assert result.entries[0].summary == "<p>plain</p>"

@@ -49,6 +49,21 @@ def test_a_record_reads_back_as_it_was_stored(tmp_path: Path) -> None:
         assert again.get(key()) == feed()
 
 
+def test_records_stored_together_read_back_each_as_stored(tmp_path: Path) -> None:
+    """A parse worker stores its batch in one transaction: every record of it is there,
+    and a later record for the same feed and tags still replaces the earlier one."""
+    batch = [(key(f"{i:x}" * 64, frozenset({f"t{i}"})), feed(f"blog {i}")) for i in range(5)]
+    with ParseStore(tmp_path) as store:
+        store.put_many(batch)
+        store.put_many([(key("9" * 64, frozenset({"t0"})), feed("newer"))])
+    with ParseStore(tmp_path) as again:
+        assert again.get(batch[0][0]) is None
+        assert again.get(key("9" * 64, frozenset({"t0"}))).title == "newer"
+        for k, stored in batch[1:]:
+            assert again.get(k) == stored
+        assert len(list(again.record_keys())) == 5
+
+
 def test_a_record_answers_only_for_the_body_it_was_parsed_from(tmp_path: Path) -> None:
     with ParseStore(tmp_path) as store:
         store.put(key("a" * 64), feed("old"))

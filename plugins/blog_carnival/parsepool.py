@@ -369,7 +369,16 @@ def _parse_batch(cache_dir: Path | None, jobs: list[Job]) -> list[Parsed]:
         if cache_dir not in _stores:
             _stores[cache_dir] = ParseStore(cache_dir)
         store = _stores[cache_dir]
-    return [_parse_and_store(*job[:4], store, job[4]) for job in jobs]
+    narrowed: list[Parsed] = []
+    records: list[tuple[RecordKey, ParsedFeed]] = []
+    for body, headers, base, want, key in jobs:
+        parsed, whole = _narrowed(parse_feed(body, headers, base, tags=want.trim), want)
+        narrowed.append(parsed)
+        if store is not None and key is not None and isinstance(whole, ParsedFeed):
+            records.append((key, whole))
+    if store is not None and records:
+        store.put_many(records)  # one commit for the batch
+    return narrowed
 
 
 def _parse_and_store(
@@ -380,7 +389,7 @@ def _parse_and_store(
     store: ParseStore | None,
     key: RecordKey | None,
 ) -> Parsed:
-    """Parse (in a worker or here), record the whole parse in the cache, return it narrowed."""
+    """Parse (here), record the whole parse in the cache, return it narrowed."""
     narrowed, whole = _narrowed(parse_feed(body, headers, base, tags=want.trim), want)
     if store is not None and key is not None and isinstance(whole, ParsedFeed):
         store.put(key, whole)

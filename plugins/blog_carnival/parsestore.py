@@ -104,9 +104,22 @@ class ParseStore(SqliteStore):
 
     def put(self, key: RecordKey, whole: ParsedFeed) -> None:
         """Store the whole parse of the body ``key`` names, replacing the feed's older one."""
-        record = seal(json.dumps(feed_to_json(whole), ensure_ascii=False))
-        row = (key.url, key.tags, key.digest, record)
-        self._run("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)", row)
+        self.put_many([(key, whole)])
+
+    def put_many(self, records: list[tuple[RecordKey, ParsedFeed]]) -> None:
+        """``put`` each of ``records``, in one transaction: a parse worker stores a batch of
+        feeds at once (a commit each was a third of a millisecond of a worker's CPU a feed,
+        two workers taking turns at the write lock)."""
+        rows = [
+            (
+                key.url,
+                key.tags,
+                key.digest,
+                seal(json.dumps(feed_to_json(whole), ensure_ascii=False)),
+            )
+            for key, whole in records
+        ]
+        self._run_many("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)", rows)
 
     def record_keys(self) -> Iterator[RecordKey]:
         """Every stored record's key (a damaged database has none)."""
