@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import pytest
 from blog_carnival.model import Edition, FeedEntry, ParsedFeed, Person, RoundupEntry, Submission
@@ -20,7 +20,7 @@ from blog_carnival.select import (
 )
 from blog_carnival.textutil import fold
 from blog_carnival.urls import PATH_SAFE, canonical_path, canonical_url, safe_link
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 UTC = dt.UTC
@@ -288,6 +288,45 @@ def test_safe_link_only_ever_returns_http_links(text, base):
     if link is not None:
         assert link.startswith(("http://", "https://"))
         assert not any(c.isspace() or ord(c) < 0x20 for c in link)
+
+
+def _joined_link(url: str, base: str | None) -> str | None:
+    """safe_link as it was before its shortcut: always joined to the base."""
+    text = url.strip()
+    if not text or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return None
+    try:
+        parts = urlsplit(urljoin(base, text) if base else text)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    if "\\" in parts.netloc or "@" in parts.netloc and not parts.username:
+        return None
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc, parts.path or "/", parts.query, parts.fragment)
+    )
+
+
+@settings(max_examples=500)
+@given(
+    st.sampled_from(["http", "https", "HTTP", "ftp", "javascript", ""]),
+    st.sampled_from(["//", "/", "", "///"]),
+    st.text(alphabet=st.sampled_from("ab.:@[]1/?#;=&%-_\\"), max_size=12),
+    st.text(alphabet=st.sampled_from("ab./?#;=&%-_:"), max_size=14),
+    st.sampled_from(
+        [None, "https://blog.example/a/b/", "http://x.example", "https://blog.example/a;p"]
+    ),
+)
+@example("https", "//", "blog.example", "/a/;", "https://blog.example/")
+@example("http", "//", "blog.example", "/a;b?c#d", "http://x.example")
+@example("HTTP", "//", "x", "/a/../b", "http://x.example")
+def test_an_absolute_link_is_what_joining_it_would_give(scheme, slashes, host, rest, base):
+    """The shortcut for a link with its own scheme and host answers as joining it to the
+    base would."""
+    url = f"{scheme}:{slashes}{host}{rest}" if scheme else f"{slashes}{host}{rest}"
+    assert safe_link(url, base) == _joined_link(url, base)
 
 
 @given(
