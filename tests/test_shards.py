@@ -260,10 +260,47 @@ def test_editions_resolve_in_a_thread_of_their_own_to_the_same_result(
         settings, items, lambda url: threads.append(threading.current_thread().name)
     )
     background = future.result(timeout=60)
+    future.finish()
     assert len(threads) == 9 and set(threads) == {"carnival-resolve"}  # 7 feeds, 2 pages
     assert background == core.resolve(settings, items)
     (result,) = background.values()
     assert len(result.entries) == 6 * 2 + 2  # two tagged posts per blog, two submissions
+
+
+def test_the_callers_objects_sit_out_collection_while_resolving(server, tmp_path: Path) -> None:
+    """The heap built before resolving (Pelican's, in a build) is frozen out of garbage
+    collection until ``finish()``; a cycle of it that became garbage meanwhile is collected
+    after that, not lost."""
+    import gc
+    import weakref
+
+    from blog_carnival import core
+    from blog_carnival.settings import read_settings
+
+    class Node:
+        pass
+
+    settings = read_settings(
+        {"CARNIVAL_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"], "CARNIVAL_CACHE_PATH": "cache"},
+        tmp_path,
+        environ={},
+    )
+    items = editions(server)
+    cycle = Node()
+    cycle.self = cycle
+    alive = weakref.ref(cycle)
+    gc.collect()
+    assert gc.get_freeze_count() == 0
+    resolving = core.start_resolving(settings, items)
+    assert gc.get_freeze_count() > 0
+    del cycle
+    resolving.result(timeout=60)
+    gc.collect()
+    assert alive() is not None  # frozen: not even a full collection looks at it
+    resolving.finish()
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert alive() is None
 
 
 def test_the_results_are_handed_over_before_the_caches_are_closed(
