@@ -149,9 +149,10 @@ class Resolving:
     While they are, the objects the caller had built before (a site's settings, templates
     and posts) are left out of garbage collection (``gc.freeze``), until ``finish``. The
     resolving allocates fast, and each full collection it set off walked that whole heap
-    too: about 50 ms in a build of the project's site, the first of them just before the
-    first request, and half a second of the build process's CPU at 2,000 feeds.
-    Nothing is lost: unreachable cycles among those objects are collected after ``finish``.
+    too: 45-51 ms in a build of the project's site, just before its first request. With the
+    heap frozen, the collector took 19 ms of a 200-feed rebuild instead of 61 ms, and 0.33 s
+    of a first 2,000-feed build instead of 0.49 s. Nothing is lost: unreachable cycles among
+    the frozen objects are collected after ``finish``.
     """
 
     def __init__(
