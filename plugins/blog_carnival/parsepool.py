@@ -54,6 +54,7 @@ BATCH = 8
 Tags = frozenset[str] | None
 Parsed = ParsedFeed | ParseFailure
 Job = tuple[bytes, Mapping[str, str], str, "Want", RecordKey | None]
+Record = tuple[RecordKey, ParsedFeed]  # what the parse cache keeps of one feed
 
 
 def narrow(parsed: Parsed, want: Want) -> Parsed:
@@ -370,12 +371,11 @@ def _parse_batch(cache_dir: Path | None, jobs: list[Job]) -> list[Parsed]:
             _stores[cache_dir] = ParseStore(cache_dir)
         store = _stores[cache_dir]
     narrowed: list[Parsed] = []
-    records: list[tuple[RecordKey, ParsedFeed]] = []
-    for body, headers, base, want, key in jobs:
-        parsed, whole = _narrowed(parse_feed(body, headers, base, tags=want.trim), want)
+    records: list[Record] = []
+    for job in jobs:
+        parsed, record = _parsed(*job)
         narrowed.append(parsed)
-        if store is not None and key is not None and isinstance(whole, ParsedFeed):
-            records.append((key, whole))
+        records.extend(record)
     if store is not None and records:
         store.put_many(records)  # one commit for the batch
     return narrowed
@@ -390,10 +390,20 @@ def _parse_and_store(
     key: RecordKey | None,
 ) -> Parsed:
     """Parse (here), record the whole parse in the cache, return it narrowed."""
-    narrowed, whole = _narrowed(parse_feed(body, headers, base, tags=want.trim), want)
-    if store is not None and key is not None and isinstance(whole, ParsedFeed):
-        store.put(key, whole)
+    narrowed, record = _parsed(body, headers, base, want, key)
+    if store is not None and record:
+        store.put_many(record)
     return narrowed
+
+
+def _parsed(
+    body: bytes, headers: Mapping[str, str], base: str, want: Want, key: RecordKey | None
+) -> tuple[Parsed, list[Record]]:
+    """The feed parsed and narrowed for ``want``, and what the parse cache is to keep of it:
+    the whole parse under ``key`` (nothing for a failure, or with no key)."""
+    narrowed, whole = _narrowed(parse_feed(body, headers, base, tags=want.trim), want)
+    keep = key is not None and isinstance(whole, ParsedFeed)
+    return narrowed, [(key, whole)] if keep else []
 
 
 def _base(result: FetchResult) -> str:
