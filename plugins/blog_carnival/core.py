@@ -150,8 +150,8 @@ class Resolving:
     a rebuild begins at once, a first build waits for ``go()`` (or for someone to ask for
     the ``result``). The build starts one as Pelican's build begins, so a rebuild's
     requests are out before Pelican has made its generators (measured on the project's
-    site, 200 feeds answering 304: the first request 22 ms after Pelican's ``initialized``,
-    not 54-60 ms, the decision itself no longer in the build's thread), and a
+    site, 200 feeds answering 304: its first request 45-55 ms sooner than when Pelican
+    started reading posts, the decision itself no longer in the build's thread), and a
     first build's fetching and parsing still wait until Pelican has read the posts, which
     they would otherwise fight for this process and the cores.
 
