@@ -348,68 +348,6 @@ def test_the_results_are_handed_over_before_the_caches_are_closed(
     assert "error after the editions were resolved" in caplog.text
 
 
-def test_a_gated_first_build_waits_for_go_and_a_gated_rebuild_does_not(
-    server, tmp_path: Path, monkeypatch
-) -> None:
-    """The build starts a gated resolving as Pelican's build begins: a first build sends
-    nothing until ``go()`` (Pelican has read the posts), a rebuild revalidates at once."""
-    import threading
-
-    from blog_carnival import core
-    from blog_carnival.settings import read_settings
-
-    settings = read_settings(
-        {"CARNIVAL_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"], "CARNIVAL_CACHE_PATH": "cache"},
-        tmp_path,
-        environ={},
-    )
-    items = editions(server)
-    decided = threading.Event()
-    told = core.mostly_stored
-
-    def telling(*args):  # noqa: ANN002, ANN202
-        try:
-            return told(*args)
-        finally:
-            decided.set()
-
-    monkeypatch.setattr(core, "mostly_stored", telling)
-    first_url = threading.Event()
-    first = core.start_resolving(settings, items, lambda url: first_url.set(), gated=True)
-    assert decided.wait(60)  # it has told a first build from a rebuild: now at the gate
-    assert not first_url.wait(0.5)
-    assert server.request_count == 0
-    first.go()
-    (result,) = first.result(timeout=60).values()
-    first.finish()
-    assert len(result.entries) == 6 * 2 + 2
-    sent = server.request_count
-    assert sent == 9  # 7 feeds, 2 pages
-
-    fetched = threading.Event()
-    again = core.start_resolving(settings, items, lambda url: fetched.set(), gated=True)
-    assert fetched.wait(60)  # a rebuild: under way with no go()
-    assert server.request_count > sent
-    assert again.result(timeout=60) == {result.key: result}
-    again.finish()
-
-
-def test_asking_for_the_result_lets_a_gated_resolving_begin(server, tmp_path: Path) -> None:
-    """Nobody is left waiting on a gate nobody opens."""
-    from blog_carnival import core
-    from blog_carnival.settings import read_settings
-
-    settings = read_settings(
-        {"CARNIVAL_ALLOWED_PRIVATE_HOSTS": ["127.0.0.1"], "CARNIVAL_CACHE_PATH": "cache"},
-        tmp_path,
-        environ={},
-    )
-    resolving = core.start_resolving(settings, editions(server), gated=True)
-    (result,) = resolving.result(timeout=60).values()
-    resolving.finish()
-    assert len(result.entries) == 6 * 2 + 2
-
-
 def test_a_rebuild_is_told_from_a_first_build_by_the_cache(server, tmp_path: Path) -> None:
     """What decides whether the build resolves beside Pelican's reading (a rebuild) or after
     it (a first build, whose parsing would compete with the reading)."""

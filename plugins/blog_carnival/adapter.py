@@ -3,12 +3,11 @@
 - initialized: read settings and carnival files once; a bad file stops the build.
 - generator_init: the plugin's templates become the fallback after the theme's, so a
   theme overrides any of them by shipping a template of the same name.
-- get_generators (the start of each build): the editions without a lock start resolving,
-  a rebuild's at once, beside Pelican's reading; CarnivalGenerator (returned) writes the
-  carnival indexes, edition feeds and OPML through Pelican's Writer.
-- article_generator_pretaxonomy: the editions resolved (locks, else fetched through the
-  cache; a first build's fetching begins here), each hosted roundup added as an Article
-  (so it is in the index, archives and feeds), our posts that were carnival entries marked.
+- article_generator_pretaxonomy: resolve editions (locks, else fetch through the cache),
+  add each hosted roundup as an Article (so it is in the index, archives and feeds),
+  and mark our posts that were carnival entries.
+- get_generators: CarnivalGenerator writes the carnival indexes, edition feeds and OPML
+  through Pelican's Writer.
 - finalized: print the report; in strict mode a failed feed fails the build.
 """
 
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +114,22 @@ def _stylesheet(settings, state: BuildState) -> str | None:
     return f"{settings.get('THEME_STATIC_DIR', 'theme')}/{name}" if name else None
 
 
+def on_articles_init(generator) -> None:
+    """Find the editions to resolve once per build (Pelican's autoreload runs many builds on
+    one instance). On a rebuild, start resolving them now, so that the feeds are revalidated
+    while Pelican reads the site's posts, not after: that work goes to worker processes. A
+    first build's fetching and parsing would fight Pelican's reading for this process and
+    the cores (measured: slower than one after the other), so it waits for pretaxonomy."""
+    state: BuildState | None = generator.settings.get(STATE_KEY)
+    if state is None:
+        return
+    state.results, state.to_fetch = core.from_locks(state.carnivals, state.settings.today)
+    state.pending = None
+    if state.to_fetch and core.mostly_stored(state.settings, state.to_fetch):
+        advance = state.showing.enter_context(fetch_progress(console))
+        state.pending = core.start_resolving(state.settings, state.to_fetch, advance)
+
+
 def on_pretaxonomy(generator) -> None:
     state: BuildState | None = generator.settings.get(STATE_KEY)
     if state is None:
@@ -123,12 +137,15 @@ def on_pretaxonomy(generator) -> None:
     today = state.settings.today
     state.env = body_environment(generator.env)
     if state.pending is not None:
-        state.pending.go()  # a first build's fetching begins now that the posts are read
         try:
             state.results.update(state.pending.result())
         finally:
             state.tidying, state.pending = state.pending, None
             state.showing.close()
+    elif state.to_fetch:
+        with fetch_progress(console) as advance:
+            state.tidying = core.start_resolving(state.settings, state.to_fetch, advance)
+            state.results.update(state.tidying.result())
     by_key = {}
     for carnival in state.carnivals:
         view = carnival_view(carnival, state.settings.urls, today)
@@ -434,36 +451,7 @@ class _CommentItem:
 
 
 def get_generators(pelican):
-    """Pelican's first signal of each build (``Pelican.run`` sends it before it makes the
-    generators; its autoreload runs many builds on one instance): the editions to resolve
-    are found, and their resolving starts (gated: see ``core.Resolving``)."""
-    state: BuildState | None = pelican.settings.get(STATE_KEY)
-    if state is not None:
-        state.results, state.to_fetch = core.from_locks(state.carnivals, state.settings.today)
-        state.pending = None
-        if state.to_fetch:
-            bar = _BarOnDemand(state.showing)
-            state.pending = core.start_resolving(
-                state.settings, state.to_fetch, bar.advance, gated=True
-            )
     return CarnivalGenerator
-
-
-class _BarOnDemand:
-    """The fetch progress bar, drawn from the first URL fetched on: a first build's resolving
-    waits for Pelican's reading, and no idle bar is shown meanwhile. Advanced from the
-    resolving thread; closed with ``stack`` once the results are in (no URL comes after)."""
-
-    def __init__(self, stack: ExitStack) -> None:
-        self._stack = stack
-        self._advance = None
-        self._lock = threading.Lock()
-
-    def advance(self, url: str) -> None:
-        with self._lock:
-            if self._advance is None:
-                self._advance = self._stack.enter_context(fetch_progress(console))
-            self._advance(url)
 
 
 def on_finalized(pelican) -> None:
@@ -486,6 +474,7 @@ def on_finalized(pelican) -> None:
 def register() -> None:
     signals.initialized.connect(on_initialized)
     signals.generator_init.connect(on_generator_init)
+    signals.article_generator_init.connect(on_articles_init)
     signals.article_generator_pretaxonomy.connect(on_pretaxonomy)
     signals.get_generators.connect(get_generators)
     signals.finalized.connect(on_finalized)

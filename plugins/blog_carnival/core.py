@@ -146,22 +146,13 @@ def mostly_stored(settings: CarnivalSettings, items: Iterable[tuple[Carnival, Ed
 class Resolving:
     """Editions being resolved in a thread of their own (``start_resolving``).
 
-    A gated resolving decides in its thread whether it is a rebuild (``mostly_stored``):
-    a rebuild begins at once, a first build waits for ``go()`` (or for someone to ask for
-    the ``result``). The build starts one as Pelican's build begins, so a rebuild's
-    requests are out before Pelican has made its generators (measured on the project's
-    site, 200 feeds answering 304: its first request 45-55 ms sooner than when Pelican
-    started reading posts, the decision itself no longer in the build's thread), and a
-    first build's fetching and parsing still wait until Pelican has read the posts, which
-    they would otherwise fight for this process and the cores.
-
-    While it runs, the objects the caller had built before (a site's settings, templates
-    and posts) are left out of garbage collection (``gc.freeze``, again at ``go``), until
-    ``finish``. The resolving allocates fast, and each full collection it set off walked
-    that whole heap too: 45-51 ms in a build of the project's site, just before its first
-    request. With the heap frozen, the collector took 19 ms of a 200-feed rebuild instead of
-    61 ms, and 0.33 s of a first 2,000-feed build instead of 0.49 s. Nothing is lost:
-    unreachable cycles among the frozen objects are collected after ``finish``.
+    While they are, the objects the caller had built before (a site's settings, templates
+    and posts) are left out of garbage collection (``gc.freeze``), until ``finish``. The
+    resolving allocates fast, and each full collection it set off walked that whole heap
+    too: 45-51 ms in a build of the project's site, just before its first request. With the
+    heap frozen, the collector took 19 ms of a 200-feed rebuild instead of 61 ms, and 0.33 s
+    of a first 2,000-feed build instead of 0.49 s. Nothing is lost: unreachable cycles among
+    the frozen objects are collected after ``finish``.
     """
 
     def __init__(
@@ -169,42 +160,26 @@ class Resolving:
         settings: CarnivalSettings,
         items: list[tuple[Carnival, Edition]],
         progress: Progress | None,
-        *,
-        gated: bool = False,
     ) -> None:
         self._results: Future[dict[str, EditionResult]] = Future()
         self._finished = threading.Event()
-        self._go = threading.Event()
-        if not gated:
-            self._go.set()
         gc.freeze()
         threading.Thread(
             target=self._run, args=(settings, items, progress), name="carnival-resolve", daemon=True
         ).start()
 
-    def go(self) -> None:
-        """Let a first build's resolving begin (a rebuild's has already); what the caller
-        built meanwhile sits out garbage collection from now on too."""
-        gc.freeze()
-        self._go.set()
-
     def result(self, timeout: float | None = None) -> dict[str, EditionResult]:
-        """The results, as soon as they are assembled; raises what ``resolve`` raised.
-        Asking for them lets a gated resolving begin: nothing else would."""
-        self._go.set()
+        """The results, as soon as they are assembled; raises what ``resolve`` raised."""
         return self._results.result(timeout)
 
     def finish(self) -> None:
         """Wait for the rest: the caches closed (their last writes committed), the feed
         log written; the caller's objects are collected as usual again."""
-        self._go.set()
         self._finished.wait()
         gc.unfreeze()
 
     def _run(self, settings, items, progress) -> None:  # noqa: ANN001
         try:
-            if not self._go.is_set() and not mostly_stored(settings, items):
-                self._go.wait()  # a first build: after Pelican's reading
             resolve(settings, items, progress, deliver=self._results.set_result)
         except BaseException as exc:
             if not self._results.done():  # handed to whoever waits for the result
@@ -219,15 +194,12 @@ def start_resolving(
     settings: CarnivalSettings,
     items: Iterable[tuple[Carnival, Edition]],
     progress: Progress | None = None,
-    *,
-    gated: bool = False,
 ) -> Resolving:
     """``resolve`` in a thread of its own: the network's time passes while the caller does
     other work (Pelican reads the site's posts), and what follows the results (closing the
     caches, writing the feed log: tens of milliseconds at 200 feeds) while the caller
-    renders them. ``gated``: a first build waits for ``go()`` (see ``Resolving``). Call
-    ``finish()`` before the process ends."""
-    return Resolving(settings, list(items), progress, gated=gated)
+    renders them. Call ``finish()`` before the process ends."""
+    return Resolving(settings, list(items), progress)
 
 
 def locked_result(carnival: Carnival, edition: Edition) -> EditionResult | None:
