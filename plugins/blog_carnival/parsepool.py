@@ -373,9 +373,9 @@ def _parse_batch(cache_dir: Path | None, jobs: list[Job]) -> list[Parsed]:
     narrowed: list[Parsed] = []
     records: list[Record] = []
     for job in jobs:
-        parsed, record = _parsed(*job)
+        parsed, kept = _parsed(*job)
         narrowed.append(parsed)
-        records.extend(record)
+        records.extend(kept)
     if store is not None and records:
         store.put_many(records)  # one commit for the batch
     return narrowed
@@ -390,9 +390,9 @@ def _parse_and_store(
     key: RecordKey | None,
 ) -> Parsed:
     """Parse (here), record the whole parse in the cache, return it narrowed."""
-    narrowed, record = _parsed(body, headers, base, want, key)
-    if store is not None and record:
-        store.put_many(record)
+    narrowed, kept = _parsed(body, headers, base, want, key)
+    if store is not None and kept:
+        store.put_many(kept)
     return narrowed
 
 
