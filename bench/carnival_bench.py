@@ -92,6 +92,11 @@ class FarmProcess:
     def mode(self, name: str) -> None:
         self.control(f"/_mode/{name}")
 
+    def window(self) -> dict:
+        """When the first feed request since the last call arrived and the last answer left
+        (epoch seconds, or None); starts a new window."""
+        return self.control("/_window")
+
     def urls(self) -> list[str]:
         return [feed_url(n, self.hosts, self.port) for n in range(self.feeds)]
 
@@ -193,6 +198,10 @@ class Build:
     entries: int
     cpu: float = 0.0  # CPU seconds (user + system) of the build and its worker processes
     workers_cpu: float = 0.0  # of which its worker processes' (sampled: a lower bound)
+    # Seconds from the build's start to the farm's first request, and from its last answer
+    # to the build's end (None: the build sent no request).
+    to_first: float | None = None
+    after_last: float | None = None
 
 
 def build(
@@ -221,6 +230,8 @@ def build(
     env = {**os.environ, "CARNIVAL_OFFLINE": "", "CARNIVAL_TODAY": TODAY}
     env["CARNIVAL_REFRESH"] = "true" if refresh else ""
     before = farm.stats()["requests"]
+    farm.window()
+    started = time.time()
     peaks: dict[int, int] = {}
     per_process: dict[int, float] = {}
     stop = threading.Event()
@@ -235,6 +246,7 @@ def build(
     sampler.start()
     stdout, stderr = proc.communicate()
     took = time.perf_counter() - start
+    ended = time.time()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the build and the workers it joined
     cpu = (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
     stop.set()
@@ -245,7 +257,13 @@ def build(
     entries = page.read_text().count('class="roundup-entry') if page.exists() else 0
     workers = sum(used for pid, used in per_process.items() if pid != proc.pid)
     requests = farm.stats()["requests"] - before
-    return Build(took, sum(peaks.values()) / 1024, requests, entries, cpu, workers)
+    window = farm.window()
+    to_first = after_last = None
+    if window["first"] is not None and window["last"] is not None:
+        to_first, after_last = window["first"] - started, ended - window["last"]
+    return Build(
+        took, sum(peaks.values()) / 1024, requests, entries, cpu, workers, to_first, after_last
+    )
 
 
 def plain_pool(urls: list[str], workers: int) -> float:
@@ -355,6 +373,24 @@ def report(cases: list[Case], args) -> None:
             own = med(b.cpu - b.workers_cpu for b in builds)
             split.append(f"{own:5.1f} /{med(b.workers_cpu for b in builds):4.1f}")
         print(f"{case.feeds:>5} {case.hosts:>5} | " + " | ".join(f"{x:>11}" for x in split))
+    print()
+    print(
+        "Where a build's seconds go (medians): from its start to the farm's first request, "
+        "from there to the last answer, and from that to the end"
+    )
+    print(f"{'feeds':>5} {'hosts':>5} | {'site':>5} | {'cold':>17} | {'304':>17}")
+    for case in cases:
+        parts = []
+        for kind in ("cold", "304"):
+            timed = [b for b in case.builds[kind] if b.to_first is not None]
+            if not timed:
+                parts.append(f"{'-':>17}")
+                continue
+            first, last = med(b.to_first for b in timed), med(b.after_last for b in timed)
+            fetching = med(b.seconds - b.to_first - b.after_last for b in timed)
+            parts.append(f"{first:5.2f} {fetching:5.2f} {last:5.2f}")
+        site = med(b.seconds for b in case.builds["site"])
+        print(f"{case.feeds:>5} {case.hosts:>5} | {site:5.2f} | " + " | ".join(parts))
     print(
         "site: build seconds with no contributors; floor: the latency floor (larger of the "
         "per-host and the concurrency rounds); plain: ThreadPoolExecutor + urllib, seconds; "

@@ -9,6 +9,9 @@ If-None-Match gets a 304. In "fresh" mode answers also say ``Cache-Control: max-
 Control (not delayed, not counted), on the first address:
   GET /_stats             {"requests", "not_modified", "ok", "connections"} counts as JSON
   GET /_mode/plain|fresh  switch the mode
+  GET /_window            {"first", "last"}: when (epoch seconds, this machine's clock) the
+                          first feed request since the previous /_window arrived and the
+                          last answer was sent, or null; starts a new window
 Run it as a script: it prints "PORT <port>" on stdout, then serves until stdin closes.
 """
 
@@ -22,6 +25,7 @@ import hashlib
 import json
 import sys
 import threading
+import time
 
 TAG = "bench-carnival"
 
@@ -63,6 +67,7 @@ class Farm:
         self.feeds, self.hosts, self.latency = feeds, hosts, latency
         self.mode = "plain"
         self.stats = {"requests": 0, "not_modified": 0, "ok": 0, "connections": 0}
+        self.window: dict[str, float | None] = {"first": None, "last": None}
         self.bodies: dict[int, tuple[bytes, str]] = {}
         self.port = 0
 
@@ -121,17 +126,25 @@ class Farm:
                 if path.startswith("/_"):
                     if path.startswith("/_mode/"):
                         self.mode = path.rsplit("/", 1)[1]
-                    data = json.dumps({**self.stats, "mode": self.mode}).encode()
+                    if path == "/_window":
+                        data = json.dumps(self.window).encode()
+                        self.window = {"first": None, "last": None}
+                    else:
+                        data = json.dumps({**self.stats, "mode": self.mode}).encode()
                     writer.write(
                         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                         + f"Content-Length: {len(data)}\r\n\r\n".encode()
                         + data
                     )
+                    await writer.drain()
                 else:
+                    if self.window["first"] is None:
+                        self.window["first"] = time.time()
                     await asyncio.sleep(self.latency)
                     self.stats["requests"] += 1
                     writer.write(self.answer(path, headers))
-                await writer.drain()
+                    await writer.drain()
+                    self.window["last"] = time.time()
         except (asyncio.IncompleteReadError, ConnectionError, IndexError, ValueError):
             pass
         finally:
