@@ -15,9 +15,18 @@ fetched in this process by
   libcurl easy  pycurl's easy handles in a pool of threads, each host's handles (and their
                 kept-alive connections) reused for its next URLs: the shape our fetcher
                 has, without its policy
+  loop+threads  a thread per request, as ours, that hands its easy handle to one thread
+                running libcurl's multi interface and waits for it there: libcurl's
+                callbacks then all run in that one thread
+  loop+python   libcurl's multi interface in this thread with the work an event-loop
+                fetcher would do in Python: our header and body callbacks (a call per
+                header line and per piece of body), per-host turns and limits kept in
+                Python, each finished request followed at once by its host's next
 
-and prints for each the wall time beside the latency floor and the CPU seconds (user + system
-of this process: every thread) per request. Only "ours" applies the fetch policy (address
+and prints for each the wall time beside the latency floor, the CPU seconds (user + system
+of this process: every thread) per request, and the context switches per request (voluntary
+and not: a thread giving up the CPU, or made to). The last two rows tell apart where our CPU
+goes: in libcurl and the callbacks, or in the handing over between threads. Only "ours" applies the fetch policy (address
 guard, caps, cache, redirects by hand); the others show what the transport alone costs.
 
 Usage: python bench/client_bench.py [--feeds 2000] [--hosts 50] [--latency 0.2]
@@ -28,10 +37,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import itertools
 import math
+import queue
 import resource
+import select
+import socket
 import sys
 import tempfile
 import threading
@@ -55,11 +68,17 @@ def cpu_seconds() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def measure(fetch: Callable[[], list[int]]) -> tuple[float, float, list[int]]:
-    """Wall seconds, CPU seconds and the statuses of one run of ``fetch``."""
-    cpu, start = cpu_seconds(), time.perf_counter()
+def switches() -> int:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_nvcsw + used.ru_nivcsw
+
+
+def measure(fetch: Callable[[], list[int]]) -> tuple[float, float, int, list[int]]:
+    """Wall seconds, CPU seconds, context switches and the statuses of one run of ``fetch``."""
+    cpu, switched, start = cpu_seconds(), switches(), time.perf_counter()
     statuses = fetch()
-    return time.perf_counter() - start, cpu_seconds() - cpu, statuses
+    took = time.perf_counter() - start
+    return took, cpu_seconds() - cpu, switches() - switched, statuses
 
 
 def ours(urls: list[str], settings: FetchSettings, cache: HttpCache) -> list[int]:
@@ -178,6 +197,182 @@ def libcurl_threads(urls: list[str], per_host: int, concurrency: int) -> list[in
                 handle.close()
 
 
+class _Answer:
+    """What our fetcher's callbacks do with an answer, roughly: fields parsed line by line,
+    the body gathered piece by piece."""
+
+    __slots__ = ("status", "fields", "body")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.fields: dict[str, str] = {}
+        self.body = bytearray()
+
+    def header(self, line: bytes) -> None:
+        if line.startswith(b"HTTP/"):
+            self.status = int(line.split()[1])
+            return
+        name, colon, value = line.partition(b":")
+        if colon:
+            self.fields[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
+
+    def write(self, data: bytes) -> None:
+        self.body.extend(data)
+
+
+def _by_host(urls: list[str]) -> dict[str, list[str]]:
+    hosts: dict[str, list[str]] = {}
+    for url in urls:
+        hosts.setdefault(urlsplit(url).netloc, []).append(url)
+    return hosts
+
+
+def _drive(multi, finished: Callable[[object, int], None], left: Callable[[], int]) -> None:
+    """Run ``multi`` until ``left()`` is 0, calling ``finished(handle, curl_code)``."""
+    import pycurl
+
+    while left():
+        while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+            pass
+        while True:
+            waiting, done, failed = multi.info_read()
+            for handle in done:
+                finished(handle, 0)
+            for handle, code, _ in failed:
+                finished(handle, code)
+            if not waiting:
+                break
+        if left():
+            timeout = multi.timeout()
+            multi.select(1.0 if timeout < 0 else min(timeout, 1000) / 1000)
+
+
+def libcurl_loop_python(urls: list[str], per_host: int, concurrency: int) -> list[int]:
+    """One thread, libcurl's multi interface, our callbacks' work and our turns in Python."""
+    import pycurl
+
+    multi = pycurl.CurlMulti()
+    multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, concurrency)
+    queues = _by_host(urls)
+    busy = dict.fromkeys(queues, 0)
+    idle: list = []
+    statuses: list[int] = []
+    remaining = [len(urls)]
+
+    def start(host: str) -> None:
+        handle = idle.pop() if idle else pycurl.Curl()
+        answer = handle.answer = _Answer()
+        handle.host = host
+        handle.setopt(pycurl.URL, queues[host].pop())
+        handle.setopt(pycurl.HEADERFUNCTION, answer.header)
+        handle.setopt(pycurl.WRITEFUNCTION, answer.write)
+        handle.setopt(pycurl.TIMEOUT, 60)
+        busy[host] += 1
+        multi.add_handle(handle)
+
+    def finished(handle, code: int) -> None:
+        multi.remove_handle(handle)
+        statuses.append(handle.answer.status if not code else 0)
+        handle.answer = None
+        idle.append(handle)
+        remaining[0] -= 1
+        busy[handle.host] -= 1
+        if queues[handle.host]:
+            start(handle.host)
+
+    for host in queues:
+        while queues[host] and busy[host] < per_host:
+            start(host)
+    try:
+        _drive(multi, finished, lambda: remaining[0])
+    finally:
+        for handle in idle:
+            handle.close()
+        multi.close()
+    return statuses
+
+
+def libcurl_loop_threads(urls: list[str], per_host: int, concurrency: int) -> list[int]:
+    """A thread per request, as ours, each waiting while one loop thread does its transfer."""
+    import pycurl
+
+    multi = pycurl.CurlMulti()
+    multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, concurrency)
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    waiting: dict[int, threading.Event] = {}
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            while True:
+                try:
+                    handle, event = inbox.get_nowait()
+                except queue.Empty:
+                    break
+                waiting[id(handle)] = event
+                multi.add_handle(handle)
+            while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+                pass
+            while True:
+                left, done, failed = multi.info_read()
+                for handle in [*done, *(f[0] for f in failed)]:
+                    multi.remove_handle(handle)
+                    waiting.pop(id(handle)).set()
+                if not left:
+                    break
+            readable, writable, broken = multi.fdset()
+            timeout = multi.timeout()
+            select.select(
+                [*readable, wake_r], writable, broken, 1.0 if timeout < 0 else timeout / 1000
+            )
+            with contextlib.suppress(BlockingIOError):
+                wake_r.recv(4096)
+
+    lock = threading.Lock()
+    idle: dict[str, list] = {}
+    slots: dict[str, threading.BoundedSemaphore] = {}
+
+    def get(url: str) -> int:
+        host = urlsplit(url).netloc
+        with lock:
+            slot = slots.setdefault(host, threading.BoundedSemaphore(per_host))
+        with slot:
+            with lock:
+                handles = idle.setdefault(host, [])
+                handle = handles.pop() if handles else pycurl.Curl()
+            answer = _Answer()
+            handle.setopt(pycurl.URL, url)
+            handle.setopt(pycurl.HEADERFUNCTION, answer.header)
+            handle.setopt(pycurl.WRITEFUNCTION, answer.write)
+            handle.setopt(pycurl.TIMEOUT, 60)
+            done = threading.Event()
+            inbox.put((handle, done))
+            wake_w.send(b".")
+            done.wait()
+            with lock:
+                idle[host].append(handle)
+            return answer.status
+
+    runner = threading.Thread(target=loop, daemon=True)
+    runner.start()
+    order = [u for turn in itertools.zip_longest(*_by_host(urls).values()) for u in turn if u]
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(get, order))
+    finally:
+        stop.set()
+        wake_w.send(b".")
+        runner.join()
+        for handles in idle.values():
+            for handle in handles:
+                handle.close()
+        multi.close()
+        wake_r.close()
+        wake_w.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=2000)
@@ -226,6 +421,18 @@ def main() -> None:
                     measure(lambda: libcurl_threads(urls, args.per_host, args.concurrency)),
                 )
             )
+            rows.append(
+                (
+                    "loop+threads",
+                    measure(lambda: libcurl_loop_threads(urls, args.per_host, args.concurrency)),
+                )
+            )
+            rows.append(
+                (
+                    "loop+python",
+                    measure(lambda: libcurl_loop_python(urls, args.per_host, args.concurrency)),
+                )
+            )
     finally:
         farm.stop()
     per_host = math.ceil(args.feeds / args.hosts / args.per_host) * args.latency
@@ -234,14 +441,19 @@ def main() -> None:
         f"{args.feeds} URLs on {args.hosts} hosts, {args.latency * 1000:.0f} ms latency, "
         f"{args.per_host} a host, {args.concurrency} at once: latency floor {floor:.2f} s"
     )
-    print(f"{'client':<12} {'wall s':>7} {'CPU ms a request':>17}  statuses")
+    print(
+        f"{'client':<12} {'wall s':>7} {'CPU ms a request':>17} {'switches a request':>19}  statuses"
+    )
     for name, row in rows:
         if isinstance(row, str):
             print(f"{name:<12} {row}")
             continue
-        wall, cpu, statuses = row
+        wall, cpu, switched, statuses = row
         counts = ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses)))
-        print(f"{name:<12} {wall:7.2f} {1000 * cpu / len(urls):17.2f}  {counts}")
+        print(
+            f"{name:<12} {wall:7.2f} {1000 * cpu / len(urls):17.2f} "
+            f"{switched / len(urls):19.1f}  {counts}"
+        )
 
 
 if __name__ == "__main__":
