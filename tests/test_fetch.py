@@ -144,19 +144,31 @@ def test_redirect_to_a_disallowed_address_is_refused(
     assert three.request_count == 0 and three.connections_total == 0
 
 
-def test_dns_rebinding_is_checked_on_every_new_connection(
+def test_dns_rebinding_never_reaches_the_rebound_address(
     make_fetcher: Make, server, hostile_server
 ) -> None:
+    """A name is looked up and checked once in a fetcher's life, and libcurl is pinned to
+    what was checked: a later DNS answer (a rebinding attack's) is never used, even for a
+    new connection; the next fetcher (the next build) looks again and checks that answer."""
     # Same port on 127.0.0.3: the name "feed.test" first resolves to the allowed 127.0.0.1,
     # then (a rebinding attack) to 127.0.0.3.
     three = hostile_server("127.0.0.3", server.port)
-    server.route("/feed.xml", body=b"public", close=True)
+    server.route("/feed.xml", body=b"public", close=True)  # each request a new connection
     three.route("/feed.xml", body=b"internal")
     answers = iter([["127.0.0.1"], ["127.0.0.3"]])
-    fetcher = make_fetcher(resolver=lambda host, port: next(answers))
+    asked: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return next(answers)
+
+    fetcher = make_fetcher(resolver=resolver)
     url = f"http://feed.test:{server.port}/feed.xml"
     assert fetcher.fetch(url).body == b"public"
-    assert fetcher.fetch(url).error == "refused address 127.0.0.3 for feed.test (loopback)"
+    assert fetcher.fetch(url).body == b"public"  # a new connection, to the checked address
+    assert asked == ["feed.test"] and server.connections_total == 2
+    later = make_fetcher(resolver=resolver)
+    assert later.fetch(url).error == "refused address 127.0.0.3 for feed.test (loopback)"
     assert three.connections_total == 0
 
 

@@ -1,15 +1,14 @@
-"""A carnival of more hosts than the process may open files: the fetcher keeps the connections
-of a bounded number of idle hosts (``CurlHandles``) and fetches as many feeds at once as
+"""A carnival of more hosts than the process may open files: the fetcher keeps a bounded number
+of idle connections (libcurl's CURLMOPT_MAXCONNECTS), closes a host's once nothing more is
+asked of it (CURLOPT_FORBID_REUSE on its last requests) and fetches as many feeds at once as
 the open-file limit allows (``within_open_files``), raising that limit first when it can.
 
-The hosts are ports of 127.0.0.1 (handles, and their connections, kept per host and port); the fetching
+The hosts are ports of 127.0.0.1 (connections are kept per host and port); the fetching
 runs in a child process whose open-file limit the test sets."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import io
 import json
 import subprocess
 import sys
@@ -20,17 +19,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import pycurl
 import pytest
 from blog_carnival.cache import HttpCache
 from blog_carnival.fetch import (
     FILES_BESIDES,
     FILES_PER_REQUEST,
     IDLE_CONNECTIONS,
-    CurlHandles,
     Fetcher,
     FetchSettings,
-    _configured,
     concurrency_within,
     files_needed,
 )
@@ -196,90 +192,35 @@ def test_concurrency_within(open_files: int, expected: int):
 # -- open connections are bounded: finished hosts closed, then the least recently used -----------
 
 
-class Handles:
-    """``CurlHandles`` on a real server, each request made and its answer read as the fetcher
-    does, the handle given back for its host's next request."""
-
-    def __init__(self, server: ManyPorts, idle_connections: int) -> None:
-        self.handles = CurlHandles(
-            functools.partial(_configured, None, "test"), idle_connections=idle_connections
-        )
-        self.server = server
-
-    def url(self, i: int) -> str:
-        return self.server.urls()[i]
-
-    def key(self, i: int) -> str:
-        return f"127.0.0.1:{self.server.ports[i]}"
-
-    def lease(self, i: int) -> tuple[pycurl.Curl, Callable[[], None]]:
-        return self.handles.lease(self.key(i))
-
-    def get(self, i: int, leased: tuple[pycurl.Curl, Callable[[], None]] | None = None) -> object:
-        """Fetch host i's feed (on ``leased``, else a handle leased for it); the handle."""
-        handle, release = leased or self.lease(i)
-        body = io.BytesIO()
-        try:
-            handle.setopt(pycurl.URL, self.url(i))
-            handle.setopt(pycurl.WRITEFUNCTION, body.write)
-            handle.perform()
-        finally:
-            release()
-        assert body.getvalue() == FEED
-        return handle
+def wait_until(condition: Callable[[], bool], limit: float = 30.0) -> bool:
+    """Poll ``condition`` until it holds (a generous bound: only a hang fails it)."""
+    end = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
 
 
-def test_the_least_recently_used_idle_hosts_are_closed_first(many_ports: ManyPorts):
-    pools = Handles(many_ports, idle_connections=2)
-    before = many_ports.accepted
-    first = {i: pools.get(i) for i in (0, 1, 2)}  # host 0 is the least recently used
-    assert many_ports.accepted - before == 3
-    assert pools.get(1) is first[1]  # kept: the connection is reused
-    assert pools.get(2) is first[2]
-    assert many_ports.accepted - before == 3
-    assert pools.get(0) is not first[0]  # closed when host 2 went idle: a new connection
-    assert many_ports.accepted - before == 4
-    pools.handles.close()
-
-
-def test_a_host_with_a_request_under_way_is_never_closed(many_ports: ManyPorts):
-    pools = Handles(many_ports, idle_connections=0)
-    busy = pools.lease(0)
-    pools.get(1)  # idle beyond the bound: closed; host 0 is not idle
-    assert pools.handles.idle() == {}
-    assert pools.get(0, busy) is busy[0]  # still usable, then closed in its turn
-    assert pools.handles.idle() == {}
-    pools.handles.close()
-
-
-def test_a_lease_given_back_twice_counts_once(many_ports: ManyPorts):
-    pools = Handles(many_ports, idle_connections=10)
-    first, release_first = pools.lease(0)
-    second, release_second = pools.lease(0)
-    assert first is not second  # one handle (one connection) per request under way
-    release_first()
-    release_first()  # changes nothing: the second request is still under way
-    assert pools.handles.idle() == {pools.key(0): 1}
-    pools.handles.retire(pools.key(0))  # closed once the second is given back
-    assert pools.handles.idle() == {pools.key(0): 1}
-    release_second()
-    assert pools.handles.idle() == {}
-    pools.handles.close()
-
-
-def test_a_retired_host_is_closed_once_idle(many_ports: ManyPorts):
-    pools = Handles(many_ports, idle_connections=100)
-    kept = pools.get(0)
-    retired = pools.get(1)
-    busy = pools.lease(2)
-    pools.handles.retire(pools.key(1))
-    pools.handles.retire(pools.key(2))  # under way: closed when given back
-    assert pools.handles.idle() == {pools.key(0): 1}
-    assert pools.get(0) is kept
-    assert pools.get(1) is not retired
-    assert pools.get(2, busy) is busy[0]
-    assert pools.key(2) not in pools.handles.idle()
-    pools.handles.close()
+def test_idle_connections_are_bounded_least_recently_used_closed_first(
+    many_ports: ManyPorts, tmp_path: Path
+):
+    """One request to each of 300 hosts, one after the other (``fetch``, which does not
+    know a host is done with): at most ``concurrency`` + IDLE_CONNECTIONS connections stay
+    open, those of the most recently used hosts; an older host connects again."""
+    settings = FetchSettings(allowed_private_hosts=frozenset({"127.0.0.1"}), concurrency=4)
+    urls = many_ports.urls()
+    assert len(urls) > 4 + IDLE_CONNECTIONS
+    with Fetcher(settings) as fetcher:
+        for url in urls:
+            assert fetcher.fetch(url).ok
+        assert wait_until(lambda: many_ports.open <= 4 + IDLE_CONNECTIONS), many_ports.open
+        before = many_ports.accepted
+        assert fetcher.fetch(urls[-1]).ok  # the most recent host: its connection is kept
+        assert many_ports.accepted == before
+        assert fetcher.fetch(urls[0]).ok  # the oldest was closed: a new connection
+        assert many_ports.accepted == before + 1
+    assert wait_until(lambda: many_ports.open == 0)  # closing the fetcher closes them all
 
 
 def test_fetch_each_closes_each_host_when_its_last_url_is_done(many_ports: ManyPorts, tmp_path):
@@ -292,9 +233,5 @@ def test_fetch_each_closes_each_host_when_its_last_url_is_done(many_ports: ManyP
         results = fetcher.fetch_all(urls)
         assert all(r.ok for r in results.values())
         assert many_ports.accepted - before == 20
-        # The server sees each connection closed (a generous bound: only a hang fails it).
-        waited = 0.0
-        while many_ports.open and waited < 30:
-            time.sleep(0.05)
-            waited += 0.05
-        assert many_ports.open == 0
+        # The server sees each connection closed while the fetcher is still open.
+        assert wait_until(lambda: many_ports.open == 0)

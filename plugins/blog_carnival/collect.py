@@ -137,8 +137,8 @@ def mostly_new(urls: Collection[str], new: int) -> bool:
 
     A rebuild's work is spread over fetch workers by host (shards.py), and may run beside
     Pelican's reading of posts (the adapter). A first build's parsing goes best to parse
-    workers fed by this process's fetching threads: parsing in a process that also
-    fetches with many threads costs it the interpreter lock those threads want."""
+    workers fed by this process's fetching loop: parsing in a process that also
+    fetches costs it the interpreter lock its fetching loop wants."""
     return 2 * new > len(urls)
 
 
@@ -186,7 +186,7 @@ class _Run:
 
     def fetch(self, urls: Iterable[str], feeds: Iterable[str] = ()) -> None:
         """Fetch what is not fetched yet; each result is read as soon as it arrives, in the
-        thread that fetched it."""
+        threads that read answers (``Fetcher.fetch_each``'s ``after``)."""
         todo = sorted({u for u in urls if u and u not in self.fetched})
         feeds = frozenset(feeds)
         unparsed = new_feeds(todo, feeds, self.cache)
@@ -212,7 +212,7 @@ class _Run:
             self.progress(url)
 
     def arrived(self, result: FetchResult, listed_as_feed: bool) -> None:
-        """Record one result and read it (called from the fetching threads)."""
+        """Record one result and read it (called from the threads that read answers)."""
         read = read_one(result, listed_as_feed, self.cache)
         if read.feed is not None:
             want = self.wants.get(result.url)

@@ -4,11 +4,12 @@ Policy (see DESIGN.md, "Fetch policy"):
 
 - http and https only, checked before any I/O; every redirect is followed by hand (at most
   ``max_redirects``) and its scheme checked again.
-- The address policy (``netpolicy.Guard``) runs before every new connection: the host is
-  resolved by us, every address checked, and libcurl pinned to those addresses
-  (CURLOPT_RESOLVE), so every hop to a new host and every fresh DNS answer is checked, the
-  socket goes to a checked address, and a last look before each request makes sure.
-- A connect timeout, a read timeout (nothing arriving for that long; ``_Watch``),
+- The address policy (``netpolicy.Guard``): a host is resolved by us the first time a
+  fetcher asks for it, every address checked, and libcurl pinned to those addresses
+  (CURLOPT_RESOLVE) for the fetcher's life (``Fetcher._pinned``), so every hop to a new
+  host is checked, every socket goes to a checked address, no later DNS answer (a rebinding
+  attack's) is used, and a last look before each request makes sure.
+- A connect timeout, a read timeout (nothing arriving for that long; ``_Loop._watch``),
   and an overall deadline per URL that bounds the whole exchange, redirects and body
   included (so a server trickling bytes, in its headers or its body, is cut off on time).
 - A cap on the decompressed body, enforced while streaming: we inflate gzip/deflate ourselves
@@ -21,13 +22,13 @@ Policy (see DESIGN.md, "Fetch policy"):
   the bulk ``fetch_each`` and ``fetch_all`` do not (see cache.py for why that is safe).
 - TLS: certificates and host names are always verified against certifi's roots (``ca_bundle``
   may add a trusted CA, never switch checks off); a redirect from https to http is refused.
-- HTTP/1.1 through libcurl's easy handles (pycurl), no proxy from the environment.
-  Bounded concurrency in ``fetch_each`` / ``fetch_all`` (threads kept for the fetcher's life)
-  with a polite per-host limit, hosts taking turns; each host's handles keep their connection
-  for its next request (``CurlHandles``), and small answers we do not use (304s, redirects,
-  error pages) are read to their end so that the connection can be kept. What the cache
-  answers with no request (fresh, or offline) is read in the calling thread, not handed to a
-  worker thread.
+- HTTP/1.1 through libcurl's multi interface (pycurl), no proxy from the environment, every
+  transfer and the policy between them in one thread per fetcher (``_Loop``). Bounded
+  concurrency with a polite per-host limit, hosts taking turns; connections are kept for a
+  host's next requests (a bounded number of idle ones, least recently used closed first),
+  and small answers we do not use (304s, redirects, error pages) are read to their end so
+  that the connection can be kept. What the cache answers with no request (fresh, or
+  offline) is read in the calling thread, not handed to the loop.
 
 Remote faults are values: ``fetch`` never raises for them; the reason is in ``result.error``.
 
@@ -42,22 +43,25 @@ import contextlib
 import errno
 import functools
 import hashlib
+import heapq
+import itertools
 import logging
 import math
 import os
 import queue
 import re
+import selectors
 import socket
 import threading
 import time
 import zlib
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent import futures
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 import certifi
@@ -95,8 +99,8 @@ ACCEPT_ENCODING = "gzip, deflate"
 DECODE_CHUNK = 64 * KiB  # most bytes one inflate step may produce
 DRAIN_BYTES = 64 * KiB  # an unused answer body up to this size is read to keep its connection
 # Connections kept open to hosts while no request to them is under way, for their next
-# requests (CurlHandles): a carnival of thousands of hosts must not hold a socket open
-# for each of them.
+# requests (CURLMOPT_MAXCONNECTS, beyond those under way): a carnival of thousands of hosts
+# must not hold a socket open for each of them.
 IDLE_CONNECTIONS = 128
 
 
@@ -324,7 +328,7 @@ def content_decoder(content_encoding: str | None) -> _Chain:
     return _Chain(decoders)
 
 
-# -- transport: libcurl's easy handles ---------------------------------------------------------
+# -- transport: libcurl's multi interface, in one thread -----------------------------------------
 #
 # Requests go through libcurl (pycurl): it does the per-request work (the connection, the
 # request line, parsing the answer) in C, where httpcore and h11 did it in Python at several
@@ -333,7 +337,13 @@ def content_decoder(content_encoding: str | None) -> _Chain:
 # be used (``Guard``: resolved and checked by us, then pinned with CURLOPT_RESOLVE so libcurl
 # never resolves a name itself), redirects (libcurl follows none), the body cap and the
 # decoding (libcurl is given no Accept-Encoding: it passes the bytes as sent), the deadline,
-# the cache, and the wording of every fault.
+# the read timeout, the cache, and the wording of every fault.
+#
+# All of it runs in one thread per fetcher (``_Loop``), on libcurl's multi interface: each
+# URL's policy is a generator that yields what it waits for (a polite slot, a DNS lookup, a
+# transfer) and the loop resumes it when that is there. A thread per request, as before,
+# cost about twenty context switches a request on a small VM (the interpreter lock changing
+# hands among the threads libcurl's callbacks woke), some 1 ms of CPU; one thread has none.
 
 CA_BUNDLE = certifi.where()  # the trusted roots: the same store whatever the machine has
 
@@ -345,120 +355,14 @@ def trust_ca(ca_file: str | bytes | Path) -> bytes:
     return Path(CA_BUNDLE).read_bytes() + b"\n" + Path(os.fsdecode(ca_file)).read_bytes()
 
 
-class _Handle(pycurl.Curl):
-    """An easy handle for one host, that knows the addresses it was pinned to and the
-    sockets of its connection.
-
-    ``pinned``: the addresses the guard checked for the handle's connection (libcurl was
-    given them with CURLOPT_RESOLVE). A request on that kept-alive connection needs no new
-    lookup; one that needs a new connection looks again, as a connection pool resolves a
-    name only to open a connection.
-
-    The sockets, so that a stalled transfer can be cut from another thread (``_Watch``):
-    libcurl tells us each socket it opens (CURLOPT_SOCKOPTFUNCTION) and lets us close it
-    (CURLOPT_CLOSESOCKETFUNCTION), under a lock, so a socket is never cut after its number
-    has gone to another file."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pinned: frozenset[str] | None = None
-        self.fds: set[int] = set()
-        self.fds_lock = threading.Lock()
-        self.setopt(pycurl.SOCKOPTFUNCTION, self._opened)
-        self.setopt(pycurl.CLOSESOCKETFUNCTION, self._closing)
-
-    def _opened(self, fd: int, _purpose: int) -> int:
-        with self.fds_lock:
-            self.fds.add(fd)
-        return pycurl.SOCKOPT_OK
-
-    def _closing(self, fd: int) -> int:
-        with self.fds_lock:
-            self.fds.discard(fd)
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        return 0
-
-    def cut(self) -> None:
-        """Shut this handle's connection down: the transfer on it ends at once, in error."""
-        with self.fds_lock:
-            for fd in self.fds:
-                try:
-                    with socket.socket(fileno=os.dup(fd)) as sock:
-                        sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-
-class _Watch:
-    """The read timeout: one thread per fetcher that cuts the connection of any transfer
-    in which nothing has arrived for ``timeout`` seconds since the request went out or the
-    last piece of the answer came in, as a socket timeout on each read would.
-
-    It is a thread of ours, not a callback of libcurl's progress meter (which libcurl calls
-    ten times in a request, each call a turn at the interpreter lock, and while waiting only
-    once a second), and it sleeps until the earliest moment a transfer could be stalled.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._under_way: dict[int, tuple[_Exchange, _Handle]] = {}
-        self._wake = threading.Condition(threading.Lock())
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def start(self, exchange: _Exchange, handle: _Handle) -> None:
-        with self._wake:
-            self._under_way[id(exchange)] = (exchange, handle)
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(
-                    target=self._run, name="carnival-read-timeout", daemon=True
-                )
-                self._thread.start()
-            elif len(self._under_way) == 1:
-                self._wake.notify()
-
-    def stop(self, exchange: _Exchange) -> None:
-        with self._wake:
-            self._under_way.pop(id(exchange), None)
-
-    def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-
-    def _run(self) -> None:
-        with self._wake:
-            while not self._closed:
-                if not self._under_way:
-                    self._wake.wait()
-                    continue
-                now = time.monotonic()
-                earliest = now + self.timeout
-                for exchange, handle in self._under_way.values():
-                    if exchange.stalled:
-                        continue
-                    due = exchange.active + self.timeout
-                    if due <= now:
-                        exchange.stalled = True
-                        handle.cut()
-                    else:
-                        earliest = min(earliest, due)
-                self._wake.wait(max(WATCH_LEAST, earliest - now))
-
-
-WATCH_LEAST = 0.02  # the read-timeout thread sleeps at least this long between its rounds
-
-
-def _configured(ca_bundle: bytes | None, user_agent: str) -> _Handle:
+def _configured(ca_bundle: bytes | None, user_agent: str) -> pycurl.Curl:
     """A new easy handle with the options every request shares."""
-    handle = _Handle()
+    handle = pycurl.Curl()
     handle.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for timeouts
     handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
     handle.setopt(pycurl.FOLLOWLOCATION, 0)  # redirects are ours (``_redirect_target``)
     handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
     handle.setopt(pycurl.PROXY, "")  # no proxy from the environment (as trust_env=False was)
-    handle.setopt(pycurl.MAXCONNECTS, 1)  # one connection a handle: open sockets = handles
     handle.setopt(pycurl.SSL_VERIFYPEER, 1)
     handle.setopt(pycurl.SSL_VERIFYHOST, 2)
     if ca_bundle is None:
@@ -469,115 +373,484 @@ def _configured(ca_bundle: bytes | None, user_agent: str) -> _Handle:
     return handle
 
 
-class CurlHandles:
-    """Easy handles by host and port, each keeping its one connection open for that
-    host's next request.
+class _Slot(NamedTuple):
+    """Wait for a polite slot of ``key`` (host and port) and a place among ``concurrency``;
+    resumed with True, or with False once ``deadline`` (``time.monotonic``; None: none) is
+    past. The slot is the waiter's until it gives it back (``_Loop.free``)."""
 
-    Open connections are bounded as well as busy ones. A handle is leased for each request
-    (``lease``) and given back (the release function) when its answer is read. A host the
-    caller has no more requests for has its idle handles closed (``retire``); of the other
-    idle handles, at most ``idle_connections`` are kept, those of the least recently used
-    host beyond that closed. Without this every host of a carnival kept its connections open
-    to the end of the run: 2,000 feeds on as many hosts ran out of the process's open files
-    (1,024 by default on most Linux systems), and fetches and cache files failed with "Too
-    many open files".
+    key: str
+    deadline: float | None
+
+
+class _Lookup(NamedTuple):
+    """Resolve ``host`` and check every address (``Guard.addresses``, in a thread of its
+    own); resumed with the addresses, or with the ``NetFault`` thrown in."""
+
+    host: str
+    port: int
+    timeout: float
+
+
+class _Transfer(NamedTuple):
+    """Run ``handle``'s transfer; resumed with None once it completed, else with libcurl's
+    (code, message, errno). ``exchange`` is its answer, which the read timeout watches."""
+
+    handle: pycurl.Curl
+    exchange: _Exchange
+
+
+Steps = Generator[object, object, FetchResult]
+WATCH_LEAST = 0.02  # the read timeout is looked at no more often than this (seconds)
+SPARE_HANDLES = 64  # easy handles kept for the next requests (connections are the multi's)
+
+
+class _Task:
+    """One URL's steps in the loop; ``done`` gets its result (None: cancelled), in the loop's
+    thread."""
+
+    __slots__ = ("steps", "done", "cancelled", "waiting")
+
+    def __init__(self, steps: Steps, done: Callable[[FetchResult | None], None]) -> None:
+        self.steps = steps
+        self.done = done
+        self.cancelled = False
+        self.waiting: str | None = None  # the slot it waits for, if it does
+
+
+class _Loop:
+    """The fetcher's network thread: libcurl's multi interface driven by ``socket_action``
+    and a ``selectors`` poller, the polite slots, and the steps of every URL under way.
+
+    Slots: at most ``per_host`` held for one host and port, ``concurrency`` in all; hosts
+    with waiters take turns (``_ready``), so one host with many URLs never holds back the
+    others. The read timeout: a transfer in which nothing has arrived for ``timeout`` seconds
+    since the request went out or the answer last moved is removed from the multi handle,
+    which ends it and closes its connection (so libcurl never retries it on another).
+
+    Everything but ``submit``, ``run`` and ``close`` runs in the loop's thread; the steps
+    of a URL call ``free`` and ``handle``/``give_back`` from there too.
     """
 
     def __init__(
         self,
-        new: Callable[[], _Handle],
-        *,
-        idle_connections: int = IDLE_CONNECTIONS,
+        settings: FetchSettings,
+        guard: Guard,
+        new_handle: Callable[[], pycurl.Curl],
     ) -> None:
-        self._new = new
-        self._idle: OrderedDict[str, list[_Handle]] = OrderedDict()  # oldest host first
-        self._idle_count = 0  # their sum
-        self._idle_connections = max(0, idle_connections)
-        self._users: dict[str, int] = {}  # requests under way, by host
-        self._retired: set[str] = set()  # close once idle: nothing more is asked of them
-        self._lock = threading.Lock()
+        self.per_host = settings.per_host
+        self.most = settings.concurrency
+        self.timeout = settings.timeout
+        self.guard = guard
+        self._new_handle = new_handle
+        self._lock = threading.Lock()  # the thread's start and stop, and the inbox
+        self._thread: threading.Thread | None = None
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._wake_w: socket.socket | None = None
+        # -- the loop thread's own --
+        self._spare: list[pycurl.Curl] = []
+        self._busy: dict[str, int] = {}
+        self._running = 0  # slots held
+        self._waiting: dict[str, deque[_Task]] = {}
+        self._ready: deque[str] = deque()  # keys with waiters and a free slot, in turn
+        self._in_ready: set[str] = set()
+        self._deadlines: list[tuple[float, int, _Task, str]] = []  # heap of slot waits
+        self._order = itertools.count()
+        self._runnable: deque[tuple[_Task, object, BaseException | None]] = deque()
+        self._transfers: dict[int, tuple[_Task, pycurl.Curl, _Exchange]] = {}
+        self._lookups: dict[tuple[str, int], list[_Task]] = {}
+        self._lookup_threads: ThreadPoolExecutor | None = None
+        self._multi: pycurl.CurlMulti | None = None
+        self._selector: selectors.BaseSelector | None = None
+        self._curl_due: float | None = None  # when libcurl asked to be called back
+        self._watch_due = 0.0  # when the read timeout is looked at next
+        self._stopping = False
 
-    def lease(self, key: str) -> tuple[_Handle, Callable[[], None]]:
-        """A handle for ``key`` (the one used last for it, when one is idle) and the function
-        to call (once) when the request made with it is done."""
-        with self._lock:
-            idle = self._idle.get(key)
-            handle = idle.pop() if idle else None
-            if handle is not None:
-                self._idle_count -= 1
-                if not idle:
-                    del self._idle[key]
-            self._users[key] = self._users.get(key, 0) + 1
-            self._retired.discard(key)
-        if handle is None:
-            handle = self._new()
-        return handle, _once(functools.partial(self._release, key, handle))
+    # -- from any thread ----------------------------------------------------------------
+    def submit(self, tasks: list[_Task]) -> None:
+        """Start ``tasks`` (their steps run in the loop's thread)."""
+        self._post(functools.partial(self._start, tasks))
 
-    def retire(self, key: str) -> None:
-        """Nothing more will be asked of ``key``'s host for now: close its handles once no
-        request to it is under way (at once if none is). Asked again later, it connects
-        again."""
-        with self._lock:
-            if key in self._users:
-                self._retired.add(key)
-                return
-            closing = self._forget_locked(key)
-        for handle in closing:
-            handle.close()
+    def run(self, steps: Steps, first: object) -> FetchResult:
+        """Run ``steps`` (whose first step ``first`` it has already yielded) to their end
+        in the loop, and wait for the result here."""
+        answer: Future[FetchResult] = Future()
 
-    def _release(self, key: str, handle: _Handle) -> None:
-        closing: list[_Handle] = []
-        with self._lock:
-            users = self._users.pop(key, 1) - 1
-            if users:
-                self._users[key] = users
-            if key in self._retired and not users:
-                self._retired.discard(key)
-                closing = [handle, *self._forget_locked(key)]
-            else:
-                self._idle.setdefault(key, []).append(handle)
-                self._idle.move_to_end(key)
-                self._idle_count += 1
-                while self._idle_count > self._idle_connections:
-                    oldest = next(iter(self._idle))
-                    closing.extend(self._forget_locked(oldest))
-        for old in closing:  # no request under way on it: nothing is cut short
-            old.close()
+        def done(result: FetchResult | None) -> None:
+            if not answer.done():
+                answer.set_result(result)  # type: ignore[arg-type]
 
-    def _forget_locked(self, key: str) -> list[_Handle]:
-        """The idle handles of ``key``, forgotten (the caller closes them, outside the lock)."""
-        handles = self._idle.pop(key, [])
-        self._idle_count -= len(handles)
-        return handles
+        task = _Task(steps, done)
+        self._post(functools.partial(self._do, task, first))
+        return answer.result()
 
-    def idle(self) -> dict[str, int]:
-        """Idle handles by host: what is kept open."""
-        with self._lock:
-            return {key: len(handles) for key, handles in self._idle.items()}
+    def cancel(self, tasks: list[_Task]) -> None:
+        """Those of ``tasks`` still waiting for a slot never start (``done(None)``); those
+        under way go on to their end."""
+        for task in tasks:
+            task.cancelled = True
+        self._post(self._sweep)
 
     def close(self) -> None:
+        """Stop the thread once nothing is under way, closing every connection."""
         with self._lock:
-            handles = [h for idle in self._idle.values() for h in idle]
-            self._idle.clear()
-            self._idle_count = 0
-            self._retired.clear()
-        for handle in handles:
-            handle.close()
+            thread = self._thread
+            if thread is None:
+                return
+            self._inbox.append(self._stop)
+            self._wake()
+        thread.join()
 
+    def _post(self, action: Callable[[], None]) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._wake_r, self._wake_w = socket.socketpair()
+                self._wake_r.setblocking(False)
+                self._wake_w.setblocking(False)
+                self._thread = threading.Thread(
+                    target=self._run, name="carnival-fetch", daemon=True
+                )
+                self._thread.start()
+            was_empty = not self._inbox
+            self._inbox.append(action)
+            if was_empty:
+                self._wake()
 
-def _once(action: Callable[[], None]) -> Callable[[], None]:
-    """``action``, run the first time the result is called and never again."""
-    first = threading.Lock()
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full: it is awake already
+            self._wake_w.send(b".")  # type: ignore[union-attr]
 
-    def run() -> None:
-        if first.acquire(blocking=False):  # taken once, never given back
+    # -- the loop -------------------------------------------------------------------------
+    def _run(self) -> None:
+        multi = self._multi = pycurl.CurlMulti()
+        # Connections kept after use: every one under way may be kept, and as many idle ones
+        # again as IDLE_CONNECTIONS; beyond that libcurl closes the least recently used.
+        multi.setopt(pycurl.M_MAXCONNECTS, self.most + IDLE_CONNECTIONS)
+        multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        selector = self._selector = selectors.DefaultSelector()
+        wake_r = self._wake_r
+        selector.register(wake_r, selectors.EVENT_READ, None)
+        try:
+            while True:
+                self._take_inbox()
+                self._advance_all()
+                if self._stopping and not self._transfers and not self._runnable:
+                    break
+                timeout = self._next_timeout()
+                for key, mask in selector.select(timeout):
+                    if key.fileobj is wake_r:
+                        with contextlib.suppress(OSError):
+                            wake_r.recv(4096)
+                        continue
+                    action = 0
+                    if mask & selectors.EVENT_READ:
+                        action |= pycurl.CSELECT_IN
+                    if mask & selectors.EVENT_WRITE:
+                        action |= pycurl.CSELECT_OUT
+                    multi.socket_action(key.fd, action)
+                now = time.monotonic()
+                if self._curl_due is not None and now >= self._curl_due:
+                    self._curl_due = None
+                    multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+                self._finished()
+                if now >= self._watch_due:
+                    self._watch(now)
+                if self._deadlines and self._deadlines[0][0] <= now:
+                    self._expire(now)
+        except BaseException as exc:  # a bug of ours or libcurl's: no caller may wait forever
+            logger.exception("carnival: the fetching loop failed")
+            self._fail_all(f"unexpected error ({type(exc).__name__})")
+        else:
+            self._fail_all("the fetcher was closed")  # nothing should be left: just in case
+        finally:
+            self._shut()
+
+    def _take_inbox(self) -> None:
+        with self._lock:
+            actions, self._inbox = self._inbox, deque()
+        for action in actions:
             action()
 
-    return run
+    def _next_timeout(self) -> float | None:
+        if self._runnable or self._inbox:
+            return 0
+        now = time.monotonic()
+        due = [d for d in (self._curl_due, self._deadlines[0][0] if self._deadlines else None) if d]
+        if self._transfers:
+            due.append(self._watch_due)
+        if not due:
+            return None
+        return max(0.0, min(due) - now)
+
+    def _on_socket(self, what: int, fd: int, _multi: object, _data: object) -> None:
+        selector = self._selector
+        assert selector is not None
+        if what == pycurl.POLL_REMOVE:
+            with contextlib.suppress(KeyError, ValueError):
+                selector.unregister(fd)
+            return
+        events = 0
+        if what in (pycurl.POLL_IN, pycurl.POLL_INOUT):
+            events |= selectors.EVENT_READ
+        if what in (pycurl.POLL_OUT, pycurl.POLL_INOUT):
+            events |= selectors.EVENT_WRITE
+        if not events:
+            with contextlib.suppress(KeyError, ValueError):
+                selector.unregister(fd)
+            return
+        try:
+            selector.modify(fd, events)
+        except KeyError:
+            selector.register(fd, events)
+
+    def _on_timer(self, ms: int) -> None:
+        self._curl_due = None if ms < 0 else time.monotonic() + ms / 1000
+
+    def _finished(self) -> None:
+        multi = self._multi
+        assert multi is not None
+        while True:
+            left, done, failed = multi.info_read()
+            for handle in done:
+                self._ended(handle, None)
+            for handle, code, message in failed:
+                self._ended(handle, (code, message, handle.getinfo(pycurl.OS_ERRNO)))
+            if not left:
+                return
+
+    def _ended(self, handle: pycurl.Curl, outcome: tuple | None) -> None:
+        entry = self._transfers.pop(id(handle), None)
+        self._multi.remove_handle(handle)  # type: ignore[union-attr]
+        if entry is not None:
+            self._runnable.append((entry[0], outcome, None))
+
+    def _watch(self, now: float) -> None:
+        """The read timeout: end every transfer in which nothing has moved for too long."""
+        earliest = now + self.timeout
+        for key, (task, handle, exchange) in list(self._transfers.items()):
+            due = exchange.active + self.timeout
+            if due <= now:
+                exchange.stalled = True
+                del self._transfers[key]
+                self._multi.remove_handle(handle)  # type: ignore[union-attr]
+                self._runnable.append((task, (pycurl.E_OPERATION_TIMEDOUT, "", 0), None))
+            else:
+                earliest = min(earliest, due)
+        self._watch_due = max(earliest, now + WATCH_LEAST)
+
+    # -- steps ------------------------------------------------------------------------------
+    def _start(self, tasks: list[_Task]) -> None:
+        for task in tasks:
+            self._runnable.append((task, None, None))
+
+    def _advance_all(self) -> None:
+        while True:
+            while self._runnable:
+                task, value, error = self._runnable.popleft()
+                self._advance(task, value, error)
+            if not self._grant():
+                return
+
+    def _advance(self, task: _Task, value: object, error: BaseException | None) -> None:
+        try:
+            step = task.steps.throw(error) if error is not None else task.steps.send(value)
+        except StopIteration as stop:
+            task.done(stop.value)
+            return
+        except BaseException as exc:  # the steps catch what they expect: this is a bug
+            logger.exception("carnival: a fetch failed unexpectedly")
+            task.done(FetchResult(url="", error=f"unexpected error ({type(exc).__name__})"))
+            return
+        self._do(task, step)
+
+    def _do(self, task: _Task, step: object) -> None:
+        kind = type(step)
+        if kind is _Slot:
+            self._want_slot(task, step)  # type: ignore[arg-type]
+        elif kind is _Transfer:
+            handle, exchange = step  # type: ignore[misc]
+            self._transfers[id(handle)] = (task, handle, exchange)
+            exchange.active = time.monotonic()
+            if len(self._transfers) == 1:
+                self._watch_due = exchange.active + self.timeout
+            self._multi.add_handle(handle)  # type: ignore[union-attr]
+        elif kind is _Lookup:
+            self._look_up(task, step)  # type: ignore[arg-type]
+        else:
+            error = TypeError(f"unknown fetch step {step!r}")
+            self._runnable.append((task, None, error))
+
+    def _want_slot(self, task: _Task, step: _Slot) -> None:
+        key = step.key
+        if task.cancelled:
+            self._drop(task)
+            return
+        task.waiting = key
+        self._waiting.setdefault(key, deque()).append(task)
+        if step.deadline is not None:
+            heapq.heappush(self._deadlines, (step.deadline, next(self._order), task, key))
+        if self._busy.get(key, 0) < self.per_host and key not in self._in_ready:
+            self._ready.append(key)
+            self._in_ready.add(key)
+
+    def _grant(self) -> bool:
+        """Hand free slots to waiters, hosts taking turns; whether any was handed out."""
+        granted = False
+        while self._ready and self._running < self.most:
+            key = self._ready.popleft()
+            self._in_ready.discard(key)
+            waiters = self._waiting.get(key)
+            busy = self._busy.get(key, 0)
+            if not waiters or busy >= self.per_host:
+                continue
+            task = waiters.popleft()
+            if not waiters:
+                del self._waiting[key]
+            elif busy + 1 < self.per_host:
+                self._ready.append(key)
+                self._in_ready.add(key)
+            task.waiting = None
+            if task.cancelled:
+                self._drop(task)
+                continue
+            self._busy[key] = busy + 1
+            self._running += 1
+            self._runnable.append((task, True, None))
+            granted = True
+        return granted
+
+    def free(self, key: str) -> None:
+        """Give back a slot of ``key``."""
+        busy = self._busy.get(key, 0) - 1
+        if busy > 0:
+            self._busy[key] = busy
+        else:
+            self._busy.pop(key, None)
+        self._running -= 1
+        if key in self._waiting and key not in self._in_ready:
+            self._ready.append(key)
+            self._in_ready.add(key)
+
+    def _expire(self, now: float) -> None:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, task, key = heapq.heappop(self._deadlines)
+            if task.waiting != key:
+                continue  # it had its slot in time
+            waiters = self._waiting.get(key)
+            if waiters is not None:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(task)
+                if not waiters:
+                    del self._waiting[key]
+            task.waiting = None
+            self._runnable.append((task, False, None))
+
+    def _sweep(self) -> None:
+        """End the cancelled tasks that wait for a slot."""
+        for key in list(self._waiting):
+            waiters = self._waiting[key]
+            kept = deque(t for t in waiters if not t.cancelled)
+            for task in waiters:
+                if task.cancelled:
+                    task.waiting = None
+                    self._drop(task)
+            if kept:
+                self._waiting[key] = kept
+            else:
+                del self._waiting[key]
+
+    def _drop(self, task: _Task) -> None:
+        task.steps.close()
+        task.done(None)
+
+    def _look_up(self, task: _Task, step: _Lookup) -> None:
+        """Lookups of one host at once are one lookup."""
+        key = (step.host, step.port)
+        waiting = self._lookups.get(key)
+        if waiting is not None:
+            waiting.append(task)
+            return
+        self._lookups[key] = [task]
+        if self._lookup_threads is None:
+            self._lookup_threads = ThreadPoolExecutor(8, thread_name_prefix="carnival-lookup")
+
+        def look() -> None:
+            try:
+                found: object = self.guard.addresses(step.host, step.port, step.timeout)
+                error = None
+            except BaseException as exc:  # handed to every step waiting for it
+                found, error = None, exc
+            self._post(functools.partial(self._looked, key, found, error))
+
+        self._lookup_threads.submit(look)
+
+    def _looked(self, key: tuple[str, int], found: object, error: BaseException | None) -> None:
+        for task in self._lookups.pop(key, []):
+            self._runnable.append((task, found, error))
+
+    def handle(self) -> pycurl.Curl:
+        """An easy handle for one transfer (``give_back`` it after)."""
+        return self._spare.pop() if self._spare else self._new_handle()
+
+    def give_back(self, handle: pycurl.Curl) -> None:
+        if len(self._spare) < SPARE_HANDLES:
+            self._spare.append(handle)
+        else:
+            handle.close()
+
+    # -- the end ----------------------------------------------------------------------------
+    def _stop(self) -> None:
+        self._stopping = True
+
+    def _fail_all(self, reason: str) -> None:
+        """End every task still in the loop with ``reason``."""
+        tasks = [t for t, _, _ in self._runnable] + [t for t, _, _ in self._transfers.values()]
+        tasks += [t for waiters in self._waiting.values() for t in waiters]
+        tasks += [t for waiting in self._lookups.values() for t in waiting]
+        self._runnable.clear()
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                task.steps.close()
+            task.done(FetchResult(url="", error=reason))
+
+    def _shut(self) -> None:
+        multi = self._multi
+        for _, handle, _ in self._transfers.values():
+            with contextlib.suppress(pycurl.error):
+                multi.remove_handle(handle)  # type: ignore[union-attr]
+        self._transfers.clear()
+        if multi is not None:
+            multi.close()  # and every connection it kept
+        for handle in self._spare:
+            handle.close()
+        self._spare.clear()
+        if self._selector is not None:
+            self._selector.close()
+        self._wake_r.close()
+        if self._wake_w is not None:
+            self._wake_w.close()
+        if self._lookup_threads is not None:
+            self._lookup_threads.shutdown(wait=False)
+        self._multi = self._selector = self._lookup_threads = None
+        self._busy.clear()
+        self._running = 0
+        self._waiting.clear()
+        self._ready.clear()
+        self._in_ready.clear()
+        self._deadlines.clear()
+        self._lookups.clear()
+        self._stopping = False
+        self._curl_due = None
+        with self._lock:
+            if self._thread is threading.current_thread():
+                self._thread = None  # it failed: the next use starts a new thread
+            leftover, self._inbox = self._inbox, deque()
+        for action in leftover:  # posted while it stopped: run them on the next thread
+            self._post(action)
 
 
 class ReadTimeout(NetFault):
-    """Nothing arrived for the read timeout (``_Watch``)."""
+    """Nothing arrived for the read timeout (``_Loop._watch``)."""
 
     def __init__(self) -> None:
         super().__init__("read timed out")
@@ -607,7 +880,7 @@ class _Exchange:
     A fault met in a callback (``TooLarge``, ``UndecodableBody``, ``AddressRefused``) is
     kept in ``fault`` and the transfer stopped: libcurl then reports a write error or an
     abort, and the fault is the reason. ``active`` is when the request went out or the
-    answer last moved, for the read timeout (``_Watch``), which sets ``stalled``.
+    answer last moved, for the read timeout (``_Loop._watch``), which sets ``stalled``.
     """
 
     __slots__ = (
@@ -628,7 +901,7 @@ class _Exchange:
     )
 
     def __init__(self, keep: Callable[[int], bool], limit: int, allowed: frozenset[str]) -> None:
-        self.allowed = allowed  # the addresses the guard checked (``_Handle.pinned``)
+        self.allowed = allowed  # the addresses the guard checked (``Fetcher._pinned``)
         self.active = time.monotonic()
         self.stalled = False
         self.keep = keep
@@ -747,6 +1020,10 @@ class Fetcher(Closing):
     ``ca_bundle`` replaces the trusted roots (a PEM bundle; default certifi's store, with
     certificate and host name verification always on): tests pass one that trusts a test CA
     as well (``trust_ca``), so HTTPS is tested without ever turning verification off.
+
+    A host's name is looked up and its addresses checked once in a fetcher's life (its first
+    request to that host and port, see ``_pinned``): libcurl connects only to those addresses,
+    so no later DNS answer, such as a rebinding attack's, is ever used.
     """
 
     def __init__(
@@ -766,21 +1043,22 @@ class Fetcher(Closing):
         self.portable = resolver is None and ca_bundle is None
         self.policy = AddressPolicy(settings.allowed_private_hosts)
         self.guard = Guard(self.policy, resolver)
-        self.handles = CurlHandles(functools.partial(_configured, ca_bundle, settings.user_agent))
-        self._watch = _Watch(settings.timeout)
+        new_handle = functools.partial(_configured, ca_bundle, settings.user_agent)
+        self._loop = _Loop(settings, self.guard, new_handle)
         self._get_fields = [f"Accept: {ACCEPT}", f"Accept-Encoding: {ACCEPT_ENCODING}"]
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._slots_lock = threading.Lock()
-        self._threads: ThreadPoolExecutor | None = None
+        # host:port -> (the checked addresses, libcurl's CURLOPT_RESOLVE entry for a name)
+        self._pins: dict[str, tuple[frozenset[str], list[str]]] = {}
+        self._after_threads: ThreadPoolExecutor | None = None
+        self._after_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
-        with self._slots_lock:
-            pool, self._threads = self._threads, None
+        with self._after_lock:
+            pool, self._after_threads = self._after_threads, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        self._watch.close()
-        self.handles.close()
+        self._loop.close()
+        self._pins.clear()
         if self.cache is not None:
             self.cache.close()  # its database is opened again if it is used again
 
@@ -792,28 +1070,21 @@ class Fetcher(Closing):
         fetch neither reads nor writes the cache (its files would hold the URL), and the log
         lines and ``result.error`` show it as "REDACTED" (``redact``).
         """
-        return self._fetch_logged(url, durable=True, secret=secret)
-
-    def _fetch_then(
-        self,
-        url: str,
-        after: Callable[[FetchResult], None] | None,
-        fetched: Callable[[], None] | None = None,
-    ) -> FetchResult:
-        try:
-            result = self._fetch_logged(url, durable=False)  # a bulk run: see cache.py
-        finally:
-            if fetched is not None:  # the network is done with: the next request may go
-                fetched()
-        if after is not None:
-            after(result)
-        return result
-
-    def _fetch_logged(self, url: str, durable: bool, secret: str | None = None) -> FetchResult:
-        shown = redact(url, secret)
         cache = self.cache if not secret else None
+        return self._here(self._logged(url, self._steps(url, True, cache), secret))
+
+    def _here(self, steps: Steps) -> FetchResult:
+        """Run ``steps`` in this thread until they need the network, then in the loop."""
         try:
-            result = self._fetch(url, durable, cache)
+            first = next(steps)
+        except StopIteration as stop:  # answered without the network (cache, refusal)
+            return stop.value
+        return self._loop.run(steps, first)
+
+    def _logged(self, url: str, steps: Steps, secret: str | None = None) -> Steps:
+        shown = redact(url, secret)
+        try:
+            result = yield from steps
         except Exception as exc:  # a bug of ours or a library's: log it loudly, carry on
             if secret:  # the exception's text could quote the URL: name its type only
                 logger.error(
@@ -859,108 +1130,99 @@ class Fetcher(Closing):
         """Fetch each distinct URL once, in parallel, yielding results as they arrive (in the
         calling thread), so a caller can use each body and let it go before the next.
 
-        ``after``, when given, is called with each result in the thread that fetched it,
-        before the result is yielded: work on a result that reads files or parses belongs
-        there, in parallel, rather than in the one calling thread, where every system call
-        would wait its turn for the interpreter lock behind the fetching threads.
+        ``after``, when given, is called with each result in a thread of its own (a few are
+        kept for it) before the result is yielded: work on a result that reads files or
+        parses belongs there, in parallel with the fetching and the caller.
 
-        A worker is handed a URL only when its host has a free polite slot, hosts taking
-        turns: URLs listed host by host would otherwise fill every worker with one host's
-        URLs, all but ``per_host`` of them waiting on its slot while other hosts sit idle.
-        A request's slot (of its host, and of ``concurrency``) is freed as soon as its answer
-        is in, before ``after`` reads it: the next request goes out while this one is read
-        (reading happens on extra threads, up to ``concurrency`` more), so a host's rounds
-        are not also waiting on the reading. When a host's last URL is done, its connections
-        are closed (``CurlHandles.retire``). Closing the iterator early cancels what has
-        not started.
+        Every URL waits for a polite slot of its host (``_Loop``: hosts take turns, so URLs
+        listed host by host do not keep other hosts idle) and gives it back as soon as its
+        answer is in, before ``after`` reads it: the next request goes out while this one is
+        read. A host's last requests of the run close their connections when done
+        (CURLOPT_FORBID_REUSE): nothing more is asked of it. Closing the iterator early
+        cancels what has not started, and waits for what has.
 
         A URL the cache answers with no request (``answers_from_cache``: offline, or a stored
         response still fresh) is fetched and handed to ``after`` right here, in the calling
-        thread, between the network's answers: passing it through a worker thread would cost
-        more than reading it. (Should the cache have changed meanwhile, the request it then
-        needs still waits for its host's polite slot.)
+        thread, between the network's answers: passing it through the loop would cost more
+        than reading it. (Should the cache have changed meanwhile, the request it then needs
+        still waits for its host's polite slot.)
         """
-        queues: dict[str, deque[str]] = {}
         here: deque[str] = deque()
+        network: list[str] = []
         urls = list(dict.fromkeys(urls))
         maybe = self._maybe_from_cache(urls)
         for url in urls:
             if (maybe is None or url in maybe) and self.answers_from_cache(url):
                 here.append(url)
             else:
-                queues.setdefault(_host_key(url), deque()).append(url)
-        total = len(here) + sum(len(q) for q in queues.values())
+                network.append(url)
+        total = len(here) + len(network)
         if not total:
             return
-        turn = deque(queues)  # hosts with URLs waiting, in turn; a host stays while it has some
-        busy: dict[str, int] = dict.fromkeys(queues, 0)
-        limit, most = self.settings.per_host, self.settings.concurrency
-        pool = self._workers()
-        retire = self._retire
-        lock = threading.RLock()  # a callback may run at once, in the thread that launched
-        arrived: queue.SimpleQueue[Future[FetchResult]] = queue.SimpleQueue()
-        running: set[Future[FetchResult]] = set()  # not done yet (fetching or being read)
-        fetching = 0  # of which on the network
-        stopped = False
+        arrived: queue.SimpleQueue[FetchResult | _Raised] = queue.SimpleQueue()
+        outstanding = [len(network)]  # tasks whose result is not handed over yet
+        settled = threading.Condition()
 
-        def launch() -> None:
-            nonlocal fetching
-            passed = 0  # hosts passed over in a row because all their slots are taken
-            while turn and not stopped and fetching < most and passed < len(turn):
-                host = turn.popleft()
-                if host and busy[host] >= limit:
-                    turn.append(host)
-                    passed += 1
-                    continue
-                passed = 0
-                busy[host] += 1
-                fetching += 1
-                url = queues[host].popleft()
-                done = functools.partial(fetched, host, url)
-                future = pool.submit(self._fetch_then, url, after, done)
-                running.add(future)
-                if queues[host]:
-                    turn.append(host)
-                future.add_done_callback(finished)
+        def handed_over() -> None:
+            with settled:
+                outstanding[0] -= 1
+                if not outstanding[0]:
+                    settled.notify_all()
 
-        def fetched(host: str, url: str) -> None:
-            nonlocal fetching
-            with lock:
-                busy[host] -= 1
-                fetching -= 1
-                last = not busy[host] and not queues[host]
-                launch()
-            if last:  # its connections are not kept for nothing
-                retire(url)
+        def read(result: FetchResult) -> None:  # in an ``after`` thread
+            try:
+                after(result)  # type: ignore[misc]
+                arrived.put(result)
+            except BaseException as exc:  # raised in the calling thread, as before
+                arrived.put(_Raised(exc))
+            finally:
+                handed_over()
 
-        def finished(future: Future[FetchResult]) -> None:
-            nonlocal fetching
-            with lock:
-                running.discard(future)
-                if future.cancelled():  # never ran: its slots were never given back
-                    fetching -= 1
-            arrived.put(future)
+        def done(result: FetchResult | None) -> None:  # in the loop's thread
+            if result is None:  # cancelled
+                handed_over()
+            elif after is None:
+                arrived.put(result)
+                handed_over()
+            else:
+                self._after_pool().submit(read, result)
 
-        with lock:
-            launch()
+        last = _last_of_each_host(network, self.settings.per_host)
+        tasks = [_Task(self._logged(url, self._bulk(url, url in last)), done) for url in network]
+        if tasks:
+            self._loop.submit(tasks)
         try:
             for _ in range(total):
                 if here:
                     try:
-                        future = arrived.get_nowait()
+                        result = arrived.get_nowait()
                     except queue.Empty:  # nothing from the network yet: answer one here
-                        yield self._fetch_then(here.popleft(), after)
+                        yield self._read_here(here.popleft(), after)
                         continue
                 else:
-                    future = arrived.get()
-                yield future.result()
+                    result = arrived.get()
+                if isinstance(result, _Raised):
+                    raise result.exc
+                yield result
         finally:
-            with lock:
-                stopped = True
-                left = list(running)
-            for future in left:
-                future.cancel()
-            futures.wait(left)
+            if tasks:
+                self._loop.cancel(tasks)
+            with settled:
+                settled.wait_for(lambda: not outstanding[0])
+
+    def _read_here(self, url: str, after: Callable[[FetchResult], None] | None) -> FetchResult:
+        result = self._here(self._logged(url, self._steps(url, False, self.cache)))
+        if after is not None:
+            after(result)
+        return result
+
+    def _after_pool(self) -> ThreadPoolExecutor:
+        with self._after_lock:
+            if self._after_threads is None:
+                self._after_threads = ThreadPoolExecutor(
+                    max_workers=AFTER_THREADS, thread_name_prefix="carnival-read"
+                )
+            return self._after_threads
 
     def answers_from_cache(self, url: str) -> bool:
         """Whether fetching ``url`` now would be answered from the cache alone, with no
@@ -988,16 +1250,6 @@ class Fetcher(Closing):
             return set()
         return self.cache.stored_among(urls)
 
-    def _workers(self) -> ThreadPoolExecutor:
-        """The fetching threads, started on demand and kept for every later ``fetch_all``."""
-        with self._slots_lock:
-            if self._threads is None:
-                # ``concurrency`` on the network, as many again reading answers (fetch_each)
-                self._threads = ThreadPoolExecutor(
-                    max_workers=2 * self.settings.concurrency, thread_name_prefix="carnival-fetch"
-                )
-            return self._threads
-
     def post_form(self, url: str, data: Mapping[str, str]) -> FetchResult:
         """POST ``data`` as application/x-www-form-urlencoded to ``url``; faults are values.
 
@@ -1008,7 +1260,7 @@ class Fetcher(Closing):
         line decides, so a 2xx whose body cannot be read is still a 2xx (body ``b""``).
         """
         try:
-            result = self._post_form(url, data)
+            result = self._here(self._post_form(url, data))
         except Exception as exc:  # a bug of ours or a library's: log it loudly, carry on
             logger.exception("carnival: unexpected error posting to %s", url)
             result = FetchResult(url=url, error=f"unexpected error ({type(exc).__name__})")
@@ -1018,21 +1270,15 @@ class Fetcher(Closing):
             logger.debug("carnival: POST to %s answered %s", url, result.status)
         return result
 
-    def _retire(self, url: str) -> None:
-        """Close ``url``'s host's idle connections: nothing more is asked of it."""
-        target, _ = _checked(url)
-        if target is not None:
-            self.handles.retire(_slot_key(target))
-
-    # -- internals ------------------------------------------------------------------------
-    def _post_form(self, url: str, data: Mapping[str, str]) -> FetchResult:
+    # -- internals: the steps of one URL (generators the loop runs, see ``_Loop``) ---------
+    def _post_form(self, url: str, data: Mapping[str, str]) -> Steps:
         current, problem = _checked(url)
         if current is None:
             return FetchResult(url=url, error=problem)
         if self.settings.offline:
             return FetchResult(url=url, error="offline: nothing sent")
-        slot = self._slot(current)
-        slot.acquire()  # queueing for a polite slot does not count against the deadline
+        key = _slot_key(current)
+        yield _Slot(key, None)  # queueing for a polite slot does not count against the deadline
         deadline = time.monotonic() + self.settings.deadline
         form = urlencode(dict(data)).encode("ascii")
         fields = [
@@ -1041,11 +1287,11 @@ class Fetcher(Closing):
             "Expect:",  # no 100-continue round trip
         ]
         try:
-            answer = self._perform(current, fields, deadline, lambda status: True, form)
+            answer = yield from self._perform(current, fields, deadline, lambda status: True, form)
         except NetFault as exc:
             return self._failure(url, current, exc, deadline)
         finally:
-            slot.release()
+            self._loop.free(key)
         try:
             body = answer.finish()
         except NetFault as exc:
@@ -1062,7 +1308,46 @@ class Fetcher(Closing):
             url, str(current), status, storable_headers(headers), body=body, error=error
         )
 
-    def _fetch(self, url: str, durable: bool, cache: HttpCache | None) -> FetchResult:
+    def _bulk(self, url: str, closing: bool) -> Steps:
+        """``_steps`` for ``fetch_each``: the URL first waits for a slot of its host (hosts
+        take turns), and only then reads the cache, so the first requests of a large run go
+        out before the rest are even looked at. ``closing``: the host's connection is
+        closed after this request."""
+        key = _host_key(url)
+        yield _Slot(key, None)
+        return (yield from self._steps(url, False, self.cache, held=key, closing=closing))
+
+    def _steps(
+        self,
+        url: str,
+        durable: bool,
+        cache: HttpCache | None,
+        held: str | None = None,
+        closing: bool = False,
+    ) -> Steps:
+        """One URL under the fetch policy. ``held``: a slot already taken for it (given back
+        here)."""
+        try:
+            before = self._before_network(url, cache)
+        except BaseException:
+            if held is not None:
+                self._loop.free(held)
+            raise
+        if isinstance(before, FetchResult):
+            if held is not None:
+                self._loop.free(held)
+            return before
+        parsed, cached = before
+        if held is not None and held != _slot_key(parsed):
+            self._loop.free(held)  # not the slot this URL's host counts by: ask for that one
+            held = None
+        return (yield from self._network(url, parsed, cached, durable, cache, held, closing))
+
+    def _before_network(
+        self, url: str, cache: HttpCache | None
+    ) -> FetchResult | tuple[httpx.URL, CachedResponse | None]:
+        """What needs no request: an answer from the cache, or a refusal; else the parsed URL
+        and what the cache has of it."""
         s = self.settings
         cached = cache.get(url) if cache is not None and isinstance(url, str) else None
         if cached is not None and (
@@ -1077,50 +1362,48 @@ class Fetcher(Closing):
             return FetchResult(url=url, error=problem)
         if s.offline:
             return FetchResult(url=url, error="offline: not in cache")
-        held = cache.held_until(url) if cache is not None else None
-        if held is not None:
+        until = cache.held_until(url) if cache is not None else None
+        if until is not None:
             # The server asked us (Retry-After) to stay away: skip it, never sleep.
-            until = datetime.fromtimestamp(held, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            when = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M UTC")
             return FetchResult(
-                url=url, error=f"skipped: the server asked to wait until {until} (Retry-After)"
+                url=url, error=f"skipped: the server asked to wait until {when} (Retry-After)"
             )
-        return self._fetch_network(url, parsed, cached, durable, cache)
+        return parsed, cached
 
-    def _slot(self, target: httpx.URL) -> threading.BoundedSemaphore:
-        key = _slot_key(target)
-        with self._slots_lock:
-            slot = self._slots.get(key)
-            if slot is None:
-                slot = self._slots[key] = threading.BoundedSemaphore(self.settings.per_host)
-            return slot
-
-    def _fetch_network(
+    def _network(
         self,
         url: str,
         current: httpx.URL,
         cached: CachedResponse | None,
         durable: bool,
         cache: HttpCache | None,
-    ) -> FetchResult:
+        held: str | None = None,
+        closing: bool = False,
+    ) -> Steps:
         s = self.settings
         visited = {str(current)}
         redirects = 0
         deadline: float | None = None
         while True:
-            slot = self._slot(current)
-            if deadline is None:
-                slot.acquire()  # queueing for a polite slot does not count against the deadline
-                deadline = time.monotonic() + s.deadline
-            elif not slot.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            key = _slot_key(current)
+            # queueing for the first polite slot does not count against the deadline
+            if held is None and not (yield _Slot(key, deadline)):
+                assert deadline is not None
                 return self._failure(url, current, DeadlineExceeded(), deadline)
+            held = None
+            if deadline is None:
+                deadline = time.monotonic() + s.deadline
             try:
-                target = self._hop(url, current, cached, deadline, durable, cache)
+                target = yield from self._hop(
+                    url, current, cached, deadline, durable, cache, closing
+                )
             except _Stop as stop:
                 return stop.result
             except NetFault as exc:
                 return self._failure(url, current, exc, deadline)
             finally:
-                slot.release()
+                self._loop.free(key)
 
             key = str(target)
             if key in visited:
@@ -1143,7 +1426,8 @@ class Fetcher(Closing):
         deadline: float,
         durable: bool,
         cache: HttpCache | None,
-    ) -> httpx.URL:
+        closing: bool,
+    ) -> Generator[object, object, httpx.URL]:
         """One request; returns the next URL for a redirect, raises ``_Stop`` when done."""
         fields = self._get_fields
         conditional = False
@@ -1155,7 +1439,7 @@ class Fetcher(Closing):
                 extra.append(f"If-Modified-Since: {cached.last_modified}")
             if extra:
                 fields, conditional = [*fields, *extra], True
-        answer = self._perform(current, fields, deadline, _wanted)
+        answer = yield from self._perform(current, fields, deadline, _wanted, closing=closing)
         status, headers = answer.status, answer.fields
         final = str(current)
         if status in REDIRECT_STATUSES and headers.get("location"):
@@ -1189,7 +1473,8 @@ class Fetcher(Closing):
         deadline: float,
         keep: Callable[[int], bool],
         form: bytes | None = None,
-    ) -> _Exchange:
+        closing: bool = False,
+    ) -> Generator[object, object, _Exchange]:
         """Send one request (a GET, or a POST of ``form``) to the checked addresses of
         ``current``'s host and return its answer once read: the header always, the body
         when ``keep(status)``. Raises ``NetFault`` for what kept an answer from arriving."""
@@ -1197,58 +1482,75 @@ class Fetcher(Closing):
         left = deadline - time.monotonic()
         if left <= 0:
             raise DeadlineExceeded()
-        handle, release = self.handles.lease(_slot_key(current))
+        allowed, resolve = yield from self._pinned(current, min(s.timeout, left))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded()
+        handle = self._loop.handle()
         try:
-            if handle.pinned is None or not handle.fds:  # a new connection: look again
-                self._pin(handle, current, min(s.timeout, left))
-            exchange = _Exchange(keep, s.max_bytes, handle.pinned)
+            exchange = _Exchange(keep, s.max_bytes, allowed)
             handle.setopt(pycurl.URL, str(current))
             handle.setopt(pycurl.HTTPHEADER, fields)
+            handle.setopt(pycurl.RESOLVE, resolve)
             if form is None:
                 handle.setopt(pycurl.HTTPGET, 1)
             else:
                 handle.setopt(pycurl.POSTFIELDS, form)
-            left = deadline - time.monotonic()
+            handle.setopt(pycurl.FORBID_REUSE, 1 if closing else 0)
             handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, math.ceil(min(s.timeout, left) * 1000)))
             handle.setopt(pycurl.TIMEOUT_MS, max(1, math.ceil(left * 1000)))
             handle.setopt(pycurl.HEADERFUNCTION, exchange.header)
             handle.setopt(pycurl.WRITEFUNCTION, exchange.write)
             handle.setopt(pycurl.PREREQFUNCTION, exchange.ready)
-            self._watch.start(exchange, handle)
-            try:
-                handle.perform()
-            except pycurl.error as exc:
+            outcome = yield _Transfer(handle, exchange)
+            if outcome is not None:
                 # A POST's answer is decided by its status line; a GET's by it too when its
                 # body is not wanted. Then a fault in the body does not undo the answer.
                 decided = exchange.complete and (form is not None or not keep(exchange.status))
                 exchange.broken = True
                 if not decided:
                     if exchange.fault is not None:
-                        raise exchange.fault from None
+                        raise exchange.fault
                     if exchange.stalled:
-                        raise ReadTimeout() from None
-                    code, message = exc.args
-                    os_errno = handle.getinfo(pycurl.OS_ERRNO)
-                    raise CurlFault(code, str(message), os_errno) from None
-            finally:
-                self._watch.stop(exchange)
-                # Callbacks hold the exchange (and its body): the handle lets them go.
-                handle.setopt(pycurl.HEADERFUNCTION, _ignore)
-                handle.setopt(pycurl.WRITEFUNCTION, _ignore)
-                handle.setopt(pycurl.PREREQFUNCTION, _go)
+                        raise ReadTimeout()
+                    code, message, os_errno = outcome  # type: ignore[misc]
+                    raise CurlFault(code, str(message), os_errno)
         finally:
-            release()
+            # Callbacks hold the exchange (and its body): the handle lets them go.
+            handle.setopt(pycurl.HEADERFUNCTION, _ignore)
+            handle.setopt(pycurl.WRITEFUNCTION, _ignore)
+            handle.setopt(pycurl.PREREQFUNCTION, _go)
+            if form is not None:
+                handle.setopt(pycurl.HTTPGET, 1)  # the form is not kept for the next request
+            self._loop.give_back(handle)
         return exchange
 
-    def _pin(self, handle: _Handle, current: httpx.URL, timeout: float) -> None:
-        """Resolve and check ``current``'s host (``Guard``) and pin ``handle`` to those
-        addresses: libcurl connects to them and never resolves the name itself."""
+    def _pinned(
+        self, current: httpx.URL, timeout: float
+    ) -> Generator[object, object, tuple[frozenset[str], list[str]]]:
+        """The checked addresses of ``current``'s host (``Guard``), and the CURLOPT_RESOLVE
+        entry that pins libcurl to them: looked up the first time the host is asked for and
+        kept for the fetcher's life, as a browser keeps a name's addresses for a while. So
+        every connection goes to an address that was checked, and a later DNS answer (a
+        rebinding attack's) is never used. A failed lookup is not kept."""
         host, port = current.host, current.port or (443 if current.scheme == "https" else 80)
-        addresses = self.guard.addresses(host, port, timeout)
-        if parse_ip(host) is None:
-            pinned = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
-            handle.setopt(pycurl.RESOLVE, [f"{host}:{port}:{pinned}"])
-        handle.pinned = frozenset(normalise_host(a) for a in addresses)
+        key = f"{host}:{port}"
+        pin = self._pins.get(key)
+        if pin is not None:
+            return pin
+        if parse_ip(host) is not None:  # nothing to look up: checked here and now
+            addresses = self.guard.addresses(host, port, timeout)
+        else:
+            addresses = yield _Lookup(host, port, timeout)
+        pin = self._pins.get(key)  # another request's lookup may have come first
+        if pin is None:
+            entry = []
+            if parse_ip(host) is None:
+                listed = ",".join(f"[{a}]" if ":" in a else a for a in addresses)  # type: ignore[union-attr]
+                entry = [f"{host}:{port}:{listed}"]
+            pin = (frozenset(normalise_host(a) for a in addresses), entry)  # type: ignore[union-attr]
+            self._pins[key] = pin
+        return pin
 
     def _failure(
         self, url: str, current: httpx.URL, exc: BaseException, deadline: float | None
@@ -1268,6 +1570,27 @@ class Fetcher(Closing):
         if not isinstance(exc, CurlFault):
             return str(exc)
         return _curl_reason(exc)
+
+
+AFTER_THREADS = 4  # threads reading answers for ``fetch_each``'s ``after``
+
+
+class _Raised:
+    """An exception ``after`` raised, carried to the calling thread."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _last_of_each_host(urls: list[str], per_host: int) -> set[str]:
+    """The URLs among the last ``per_host`` of their host in ``urls``: after them nothing
+    more is asked of that host, so their connections are not kept."""
+    by_host: dict[str, list[str]] = {}
+    for url in urls:
+        by_host.setdefault(_host_key(url), []).append(url)
+    return {url for listed in by_host.values() for url in listed[-per_host:]}
 
 
 def _wanted(status: int) -> bool:

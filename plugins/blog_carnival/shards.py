@@ -289,7 +289,7 @@ def _read_shard(
         if items:
             outbox.put((task, items))
 
-    def done(result: FetchResult) -> None:  # in the fetching threads
+    def done(result: FetchResult) -> None:  # in the threads that read answers
         nonlocal batch, sent
         read = read_one(result, result.url in feeds, fetcher.cache)
         want = wants.get(result.url)
