@@ -674,6 +674,8 @@ class _Loop:
             if len(self._transfers) == 1:
                 self._watch_due = exchange.active + self.timeout
             self._multi.add_handle(handle)  # type: ignore[union-attr]
+            # Have libcurl send it now, not once every other step waiting has run.
+            self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)  # type: ignore[union-attr]
         elif kind is _Lookup:
             self._look_up(task, step)  # type: ignore[arg-type]
         else:
@@ -715,7 +717,7 @@ class _Loop:
                 continue
             self._busy[key] = busy + 1
             self._running += 1
-            self._runnable.append((task, True, None))
+            self._runnable.appendleft((task, True, None))  # its request goes out first
             granted = True
         return granted
 
@@ -730,6 +732,7 @@ class _Loop:
         if key in self._waiting and key not in self._in_ready:
             self._ready.append(key)
             self._in_ready.add(key)
+        self._grant()  # the next request goes out before the answer just in is read
 
     def _expire(self, now: float) -> None:
         while self._deadlines and self._deadlines[0][0] <= now:
@@ -1394,16 +1397,17 @@ class Fetcher(Closing):
             held = None
             if deadline is None:
                 deadline = time.monotonic() + s.deadline
+            release = _Release(self._loop, key)
             try:
                 target = yield from self._hop(
-                    url, current, cached, deadline, durable, cache, closing
+                    url, current, cached, deadline, durable, cache, closing, release
                 )
             except _Stop as stop:
                 return stop.result
             except NetFault as exc:
                 return self._failure(url, current, exc, deadline)
             finally:
-                self._loop.free(key)
+                release()
 
             key = str(target)
             if key in visited:
@@ -1427,6 +1431,7 @@ class Fetcher(Closing):
         durable: bool,
         cache: HttpCache | None,
         closing: bool,
+        release: Callable[[], None],
     ) -> Generator[object, object, httpx.URL]:
         """One request; returns the next URL for a redirect, raises ``_Stop`` when done."""
         fields = self._get_fields
@@ -1439,7 +1444,9 @@ class Fetcher(Closing):
                 extra.append(f"If-Modified-Since: {cached.last_modified}")
             if extra:
                 fields, conditional = [*fields, *extra], True
-        answer = yield from self._perform(current, fields, deadline, _wanted, closing=closing)
+        answer = yield from self._perform(
+            current, fields, deadline, _wanted, closing=closing, release=release
+        )
         status, headers = answer.status, answer.fields
         final = str(current)
         if status in REDIRECT_STATUSES and headers.get("location"):
@@ -1474,10 +1481,12 @@ class Fetcher(Closing):
         keep: Callable[[int], bool],
         form: bytes | None = None,
         closing: bool = False,
+        release: Callable[[], None] | None = None,
     ) -> Generator[object, object, _Exchange]:
         """Send one request (a GET, or a POST of ``form``) to the checked addresses of
         ``current``'s host and return its answer once read: the header always, the body
-        when ``keep(status)``. Raises ``NetFault`` for what kept an answer from arriving."""
+        when ``keep(status)``. Raises ``NetFault`` for what kept an answer from arriving.
+        ``release``: called as soon as the transfer is over (the polite slot it held)."""
         s = self.settings
         left = deadline - time.monotonic()
         if left <= 0:
@@ -1503,6 +1512,8 @@ class Fetcher(Closing):
             handle.setopt(pycurl.WRITEFUNCTION, exchange.write)
             handle.setopt(pycurl.PREREQFUNCTION, exchange.ready)
             outcome = yield _Transfer(handle, exchange)
+            if release is not None:
+                release()
             if outcome is not None:
                 # A POST's answer is decided by its status line; a GET's by it too when its
                 # body is not wanted. Then a fault in the body does not undo the answer.
@@ -1573,6 +1584,20 @@ class Fetcher(Closing):
 
 
 AFTER_THREADS = 4  # threads reading answers for ``fetch_each``'s ``after``
+
+
+class _Release:
+    """Gives back one polite slot, the first time it is called."""
+
+    __slots__ = ("loop", "key")
+
+    def __init__(self, loop: _Loop, key: str | None) -> None:
+        self.loop, self.key = loop, key
+
+    def __call__(self) -> None:
+        key, self.key = self.key, None
+        if key is not None:
+            self.loop.free(key)
 
 
 class _Raised:
