@@ -456,6 +456,7 @@ class _Loop:
         self._deadlines: list[tuple[float, int, _Task, str]] = []  # heap of slot waits
         self._order = itertools.count()
         self._runnable: deque[tuple[_Task, object, BaseException | None]] = deque()
+        self._results: list[tuple[_Task, FetchResult]] = []  # to hand over (``done``)
         self._transfers: dict[int, tuple[_Task, pycurl.Curl, _Exchange]] = {}
         self._lookups: dict[tuple[str, int], list[_Task]] = {}
         self._lookup_threads: ThreadPoolExecutor | None = None
@@ -473,6 +474,8 @@ class _Loop:
     def run(self, steps: Steps, first: object) -> FetchResult:
         """Run ``steps`` (whose first step ``first`` it has already yielded) to their end
         in the loop, and wait for the result here."""
+        if threading.current_thread() is self._thread:  # it would wait for itself forever
+            raise RuntimeError("a fetch from within the fetcher's own loop (an after callback)")
         answer: Future[FetchResult] = Future()
 
         def done(result: FetchResult | None) -> None:
@@ -606,17 +609,20 @@ class _Loop:
     def _on_timer(self, ms: int) -> None:
         self._curl_due = None if ms < 0 else time.monotonic() + ms / 1000
 
-    def _finished(self) -> None:
+    def _finished(self) -> bool:
+        """Resume the steps whose transfers ended; whether there were any."""
         multi = self._multi
         assert multi is not None
+        ended = False
         while True:
             left, done, failed = multi.info_read()
             for handle in done:
                 self._ended(handle, None)
             for handle, code, message in failed:
                 self._ended(handle, (code, message, handle.getinfo(pycurl.OS_ERRNO)))
+            ended = ended or bool(done or failed)
             if not left:
-                return
+                return ended
 
     def _ended(self, handle: pycurl.Curl, outcome: tuple | None) -> None:
         entry = self._transfers.pop(id(handle), None)
@@ -648,14 +654,22 @@ class _Loop:
             while self._runnable:
                 task, value, error = self._runnable.popleft()
                 self._advance(task, value, error)
-            if not self._grant():
+            if self._grant():
+                continue
+            if self._multi is not None and self._finished():
+                continue  # transfers a step's request ended at once (a fast answer)
+            if not self._results:
                 return
+            # The requests that could go out are out: now hand over what came in.
+            results, self._results = self._results, []
+            for task, result in results:
+                task.done(result)
 
     def _advance(self, task: _Task, value: object, error: BaseException | None) -> None:
         try:
             step = task.steps.throw(error) if error is not None else task.steps.send(value)
         except StopIteration as stop:
-            task.done(stop.value)
+            self._results.append((task, stop.value))
             return
         except BaseException as exc:  # the steps catch what they expect: this is a bug
             logger.exception("carnival: a fetch failed unexpectedly")
@@ -810,7 +824,9 @@ class _Loop:
         tasks = [t for t, _, _ in self._runnable] + [t for t, _, _ in self._transfers.values()]
         tasks += [t for waiters in self._waiting.values() for t in waiters]
         tasks += [t for waiting in self._lookups.values() for t in waiting]
+        tasks += [t for t, _ in self._results]
         self._runnable.clear()
+        self._results.clear()
         for task in tasks:
             with contextlib.suppress(Exception):
                 task.steps.close()
@@ -1051,15 +1067,9 @@ class Fetcher(Closing):
         self._get_fields = [f"Accept: {ACCEPT}", f"Accept-Encoding: {ACCEPT_ENCODING}"]
         # host:port -> (the checked addresses, libcurl's CURLOPT_RESOLVE entry for a name)
         self._pins: dict[str, tuple[frozenset[str], list[str]]] = {}
-        self._after_threads: ThreadPoolExecutor | None = None
-        self._after_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
-        with self._after_lock:
-            pool, self._after_threads = self._after_threads, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
         self._loop.close()
         self._pins.clear()
         if self.cache is not None:
@@ -1133,9 +1143,13 @@ class Fetcher(Closing):
         """Fetch each distinct URL once, in parallel, yielding results as they arrive (in the
         calling thread), so a caller can use each body and let it go before the next.
 
-        ``after``, when given, is called with each result in a thread of its own (a few are
-        kept for it) before the result is yielded: work on a result that reads files or
-        parses belongs there, in parallel with the fetching and the caller.
+        ``after``, when given, is called with each result before the result is yielded, in
+        the fetcher's loop, once the requests that could go out have gone out: work on a
+        result that reads files or parses belongs there, beside the network's waiting,
+        rather than in the calling thread, which would wake for every result (measured: a
+        thread of its own for it cost more than the reading). It holds up the next round of
+        answers while it runs, so it must be short (many feeds are parsed in worker
+        processes, see parsepool).
 
         Every URL waits for a polite slot of its host (``_Loop``: hosts take turns, so URLs
         listed host by host do not keep other hosts idle) and gives it back as soon as its
@@ -1172,7 +1186,7 @@ class Fetcher(Closing):
                 if not outstanding[0]:
                     settled.notify_all()
 
-        def read(result: FetchResult) -> None:  # in an ``after`` thread
+        def read(result: FetchResult) -> None:
             try:
                 after(result)  # type: ignore[misc]
                 arrived.put(result)
@@ -1188,7 +1202,7 @@ class Fetcher(Closing):
                 arrived.put(result)
                 handed_over()
             else:
-                self._after_pool().submit(read, result)
+                read(result)
 
         last = _last_of_each_host(network, self.settings.per_host)
         tasks = [_Task(self._logged(url, self._bulk(url, url in last)), done) for url in network]
@@ -1218,14 +1232,6 @@ class Fetcher(Closing):
         if after is not None:
             after(result)
         return result
-
-    def _after_pool(self) -> ThreadPoolExecutor:
-        with self._after_lock:
-            if self._after_threads is None:
-                self._after_threads = ThreadPoolExecutor(
-                    max_workers=AFTER_THREADS, thread_name_prefix="carnival-read"
-                )
-            return self._after_threads
 
     def answers_from_cache(self, url: str) -> bool:
         """Whether fetching ``url`` now would be answered from the cache alone, with no
@@ -1581,9 +1587,6 @@ class Fetcher(Closing):
         if not isinstance(exc, CurlFault):
             return str(exc)
         return _curl_reason(exc)
-
-
-AFTER_THREADS = 4  # threads reading answers for ``fetch_each``'s ``after``
 
 
 class _Release:
