@@ -831,3 +831,17 @@ def test_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="per_host"):
         FetchSettings(per_host=0)
     assert FetchSettings(allowed_private_hosts=["a"]).allowed_private_hosts == frozenset({"a"})  # type: ignore[arg-type]
+
+
+def test_a_fetch_from_an_after_callback_is_refused_not_hung(make_fetcher: Make, server) -> None:
+    """``after`` runs in the fetcher's loop: a fetch from there would wait for itself; it is
+    an error in the calling thread instead, and the fetcher goes on working."""
+    fetcher = make_fetcher()
+    url = server.route("/a", body=b"a")
+
+    def after(result: FetchResult) -> None:
+        fetcher.fetch(server.url("/b"))
+
+    with pytest.raises(RuntimeError, match="own loop"):
+        list(fetcher.fetch_each([url], after))
+    assert fetcher.fetch(url).ok

@@ -427,8 +427,8 @@ class _Loop:
     since the request went out or the answer last moved is removed from the multi handle,
     which ends it and closes its connection (so libcurl never retries it on another).
 
-    Everything but ``submit``, ``run`` and ``close`` runs in the loop's thread; the steps
-    of a URL call ``free`` and ``handle``/``give_back`` from there too.
+    Everything but ``submit``, ``run``, ``cancel`` and ``close`` runs in the loop's thread;
+    the steps of a URL call ``free`` and ``handle``/``give_back`` from there too.
     """
 
     def __init__(
@@ -1555,17 +1555,18 @@ class Fetcher(Closing):
         pin = self._pins.get(key)
         if pin is not None:
             return pin
-        if parse_ip(host) is not None:  # nothing to look up: checked here and now
-            addresses = self.guard.addresses(host, port, timeout)
+        literal = parse_ip(host) is not None
+        if literal:  # nothing to look up: checked here and now
+            addresses: list[str] = self.guard.addresses(host, port, timeout)
         else:
-            addresses = yield _Lookup(host, port, timeout)
+            addresses = yield _Lookup(host, port, timeout)  # type: ignore[assignment]
         pin = self._pins.get(key)  # another request's lookup may have come first
         if pin is None:
             entry = []
-            if parse_ip(host) is None:
-                listed = ",".join(f"[{a}]" if ":" in a else a for a in addresses)  # type: ignore[union-attr]
+            if not literal:
+                listed = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
                 entry = [f"{host}:{port}:{listed}"]
-            pin = (frozenset(normalise_host(a) for a in addresses), entry)  # type: ignore[union-attr]
+            pin = (frozenset(normalise_host(a) for a in addresses), entry)
             self._pins[key] = pin
         return pin
 
