@@ -158,7 +158,13 @@ def libcurl_multi(urls: list[str], per_host: int, concurrency: int) -> list[int]
     return statuses
 
 
-def libcurl_threads(urls: list[str], per_host: int, concurrency: int) -> list[int]:
+def _in_threads(
+    urls: list[str], per_host: int, concurrency: int, transfer: Callable[[object, str], int]
+) -> list[int]:
+    """``transfer(handle, url) -> status`` for each URL in a pool of ``concurrency`` threads,
+    ``per_host`` at a time for a host, each host's easy handles (and their kept-alive
+    connections) reused for its next URLs, hosts taking turns as Fetcher.fetch_each hands
+    them out."""
     import pycurl
 
     lock = threading.Lock()
@@ -173,21 +179,12 @@ def libcurl_threads(urls: list[str], per_host: int, concurrency: int) -> list[in
             with lock:
                 handles = idle.setdefault(host, [])
                 handle = handles.pop() if handles else pycurl.Curl()
-            handle.setopt(pycurl.URL, url)
-            handle.setopt(pycurl.WRITEFUNCTION, io.BytesIO().write)
-            handle.setopt(pycurl.HEADERFUNCTION, io.BytesIO().write)
-            handle.setopt(pycurl.TIMEOUT, 60)
-            handle.perform()
-            status = handle.getinfo(pycurl.RESPONSE_CODE)
+            status = transfer(handle, url)
             with lock:
                 idle[host].append(handle)
             return status
 
-    # hosts taking turns, as Fetcher.fetch_each hands them out
-    by_host: dict[str, list[str]] = {}
-    for url in urls:
-        by_host.setdefault(urlsplit(url).netloc, []).append(url)
-    order = [u for turn in itertools.zip_longest(*by_host.values()) for u in turn if u]
+    order = [u for turn in itertools.zip_longest(*_by_host(urls).values()) for u in turn if u]
     try:
         with ThreadPoolExecutor(concurrency) as pool:
             return list(pool.map(get, order))
@@ -195,6 +192,20 @@ def libcurl_threads(urls: list[str], per_host: int, concurrency: int) -> list[in
         for handles in idle.values():
             for handle in handles:
                 handle.close()
+
+
+def libcurl_threads(urls: list[str], per_host: int, concurrency: int) -> list[int]:
+    import pycurl
+
+    def transfer(handle, url: str) -> int:  # noqa: ANN001
+        handle.setopt(pycurl.URL, url)
+        handle.setopt(pycurl.WRITEFUNCTION, io.BytesIO().write)
+        handle.setopt(pycurl.HEADERFUNCTION, io.BytesIO().write)
+        handle.setopt(pycurl.TIMEOUT, 60)
+        handle.perform()
+        return handle.getinfo(pycurl.RESPONSE_CODE)
+
+    return _in_threads(urls, per_host, concurrency, transfer)
 
 
 class _Answer:
@@ -330,44 +341,26 @@ def libcurl_loop_threads(urls: list[str], per_host: int, concurrency: int) -> li
             with contextlib.suppress(BlockingIOError):
                 wake_r.recv(4096)
 
-    lock = threading.Lock()
-    idle: dict[str, list] = {}
-    slots: dict[str, threading.BoundedSemaphore] = {}
-
-    def get(url: str) -> int:
-        host = urlsplit(url).netloc
-        with lock:
-            slot = slots.setdefault(host, threading.BoundedSemaphore(per_host))
-        with slot:
-            with lock:
-                handles = idle.setdefault(host, [])
-                handle = handles.pop() if handles else pycurl.Curl()
-            answer = _Answer()
-            handle.setopt(pycurl.URL, url)
-            handle.setopt(pycurl.HEADERFUNCTION, answer.header)
-            handle.setopt(pycurl.WRITEFUNCTION, answer.write)
-            handle.setopt(pycurl.TIMEOUT, 60)
-            done = threading.Event()
-            inbox.put((handle, done))
-            wake_w.send(b".")
-            done.wait()
-            with lock:
-                idle[host].append(handle)
-            return answer.status
+    def transfer(handle, url: str) -> int:  # noqa: ANN001
+        answer = _Answer()
+        handle.setopt(pycurl.URL, url)
+        handle.setopt(pycurl.HEADERFUNCTION, answer.header)
+        handle.setopt(pycurl.WRITEFUNCTION, answer.write)
+        handle.setopt(pycurl.TIMEOUT, 60)
+        done = threading.Event()
+        inbox.put((handle, done))
+        wake_w.send(b".")
+        done.wait()
+        return answer.status
 
     runner = threading.Thread(target=loop, daemon=True)
     runner.start()
-    order = [u for turn in itertools.zip_longest(*_by_host(urls).values()) for u in turn if u]
     try:
-        with ThreadPoolExecutor(concurrency) as pool:
-            return list(pool.map(get, order))
+        return _in_threads(urls, per_host, concurrency, transfer)
     finally:
         stop.set()
         wake_w.send(b".")
         runner.join()
-        for handles in idle.values():
-            for handle in handles:
-                handle.close()
         multi.close()
         wake_r.close()
         wake_w.close()

@@ -445,6 +445,7 @@ class _Loop:
         self._lock = threading.Lock()  # the thread's start and stop, and the inbox
         self._thread: threading.Thread | None = None
         self._inbox: deque[Callable[[], None]] = deque()
+        self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         # -- the loop thread's own --
         self._spare: list[pycurl.Curl] = []
@@ -1204,8 +1205,10 @@ class Fetcher(Closing):
             else:
                 read(result)
 
-        last = _last_of_each_host(network, self.settings.per_host)
-        tasks = [_Task(self._logged(url, self._bulk(url, url in last)), done) for url in network]
+        tasks = [
+            _Task(self._logged(url, self._bulk(url, key, closing)), done)
+            for url, key, closing in _by_host(network, self.settings.per_host)
+        ]
         if tasks:
             self._loop.submit(tasks)
         try:
@@ -1317,12 +1320,11 @@ class Fetcher(Closing):
             url, str(current), status, storable_headers(headers), body=body, error=error
         )
 
-    def _bulk(self, url: str, closing: bool) -> Steps:
-        """``_steps`` for ``fetch_each``: the URL first waits for a slot of its host (hosts
-        take turns), and only then reads the cache, so the first requests of a large run go
-        out before the rest are even looked at. ``closing``: the host's connection is
-        closed after this request."""
-        key = _host_key(url)
+    def _bulk(self, url: str, key: str, closing: bool) -> Steps:
+        """``_steps`` for ``fetch_each``: the URL first waits for a slot of its host ``key``
+        (hosts take turns), and only then reads the cache, so the first requests of a large
+        run go out before the rest are even looked at. ``closing``: the host's connection
+        is closed after this request."""
         yield _Slot(key, None)
         return (yield from self._steps(url, False, self.cache, held=key, closing=closing))
 
@@ -1613,13 +1615,19 @@ class _Raised:
         self.exc = exc
 
 
-def _last_of_each_host(urls: list[str], per_host: int) -> set[str]:
-    """The URLs among the last ``per_host`` of their host in ``urls``: after them nothing
-    more is asked of that host, so their connections are not kept."""
-    by_host: dict[str, list[str]] = {}
-    for url in urls:
-        by_host.setdefault(_host_key(url), []).append(url)
-    return {url for listed in by_host.values() for url in listed[-per_host:]}
+def _by_host(urls: list[str], per_host: int) -> list[tuple[str, str, bool]]:
+    """Each of ``urls`` (in order) with its host's key (``_host_key``) and whether it is
+    among the last ``per_host`` of that host: after those nothing more is asked of the host,
+    so their connections are not kept."""
+    keys = [_host_key(url) for url in urls]
+    left = dict.fromkeys(keys, 0)
+    for key in keys:
+        left[key] += 1
+    marked = []
+    for url, key in zip(urls, keys, strict=True):
+        left[key] -= 1
+        marked.append((url, key, left[key] < per_host))
+    return marked
 
 
 def _wanted(status: int) -> bool:
