@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import socket
 import threading
-import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from hostile_server import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polling import wait_for
 
 MiB = 1024 * 1024
 LOCAL = frozenset({"127.0.0.1"})
@@ -810,16 +810,6 @@ def test_a_hosts_next_request_goes_out_while_the_last_answer_is_read(
     assert [r.url for r in results if r.ok] == urls
     assert overlapped == [True]
     assert server.max_in_flight == 1
-
-
-def wait_for(condition: Callable[[], bool], limit: float) -> bool:
-    """Poll ``condition`` until it holds (True) or ``limit`` seconds pass (False)."""
-    end = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_fetcher_is_a_context_manager(server) -> None:

@@ -14,8 +14,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from blog_carnival.fetch import (
     files_needed,
 )
 from cache_rows import rows
+from polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = (
@@ -192,16 +192,6 @@ def test_concurrency_within(open_files: int, expected: int):
 # -- open connections are bounded: finished hosts closed, then the least recently used -----------
 
 
-def wait_until(condition: Callable[[], bool], limit: float = 30.0) -> bool:
-    """Poll ``condition`` until it holds (a generous bound: only a hang fails it)."""
-    end = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_idle_connections_are_bounded_least_recently_used_closed_first(
     many_ports: ManyPorts, tmp_path: Path
 ):
@@ -214,13 +204,13 @@ def test_idle_connections_are_bounded_least_recently_used_closed_first(
     with Fetcher(settings) as fetcher:
         for url in urls:
             assert fetcher.fetch(url).ok
-        assert wait_until(lambda: many_ports.open <= 4 + IDLE_CONNECTIONS), many_ports.open
+        assert wait_for(lambda: many_ports.open <= 4 + IDLE_CONNECTIONS), many_ports.open
         before = many_ports.accepted
         assert fetcher.fetch(urls[-1]).ok  # the most recent host: its connection is kept
         assert many_ports.accepted == before
         assert fetcher.fetch(urls[0]).ok  # the oldest was closed: a new connection
         assert many_ports.accepted == before + 1
-    assert wait_until(lambda: many_ports.open == 0)  # closing the fetcher closes them all
+    assert wait_for(lambda: many_ports.open == 0)  # closing the fetcher closes them all
 
 
 def test_fetch_each_closes_each_host_when_its_last_url_is_done(many_ports: ManyPorts, tmp_path):
@@ -234,4 +224,4 @@ def test_fetch_each_closes_each_host_when_its_last_url_is_done(many_ports: ManyP
         assert all(r.ok for r in results.values())
         assert many_ports.accepted - before == 20
         # The server sees each connection closed while the fetcher is still open.
-        assert wait_until(lambda: many_ports.open == 0)
+        assert wait_for(lambda: many_ports.open == 0)
