@@ -812,6 +812,32 @@ def test_a_hosts_next_request_goes_out_while_the_last_answer_is_read(
     assert server.max_in_flight == 1
 
 
+def test_a_first_request_goes_out_before_every_other_is_prepared(
+    make_fetcher: Make, hostile_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty hosts, each with a slot free at the start: the first request is sent (libcurl
+    calls ``_Exchange.ready`` just before it sends) while later ones are still being
+    prepared, not once all twenty are. A new connection's request waits for its socket
+    to be writable, and the loop looks at the sockets between steps (``_Loop._poll``)."""
+    events: list[str] = []
+
+    class Recorded(_Exchange):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            events.append("prepared")
+            super().__init__(*args, **kwargs)
+
+        def ready(self, *args) -> int:  # noqa: ANN002
+            events.append("sent")
+            return super().ready(*args)
+
+    monkeypatch.setattr("blog_carnival.fetch._Exchange", Recorded)
+    urls = [hostile_server("127.0.0.1").route("/f", body=b"f") for _ in range(20)]
+    results = make_fetcher(concurrency=20, per_host=1).fetch_all(urls)
+    assert all(r.ok for r in results.values()), results
+    assert events.count("prepared") == events.count("sent") == 20
+    assert events.index("sent") < 19, events
+
+
 def test_fetcher_is_a_context_manager(server) -> None:
     with Fetcher(FetchSettings(**FAST)) as fetcher:
         assert fetcher.fetch(server.route("/x", body=b"x")).ok

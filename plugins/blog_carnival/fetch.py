@@ -466,6 +466,7 @@ class _Loop:
         self._curl_due: float | None = None  # when libcurl asked to be called back
         self._watch_due = 0.0  # when the read timeout is looked at next
         self._stopping = False
+        self._connecting = False  # a transfer started since the sockets were last looked at
 
     # -- from any thread ----------------------------------------------------------------
     def submit(self, tasks: list[_Task]) -> None:
@@ -540,18 +541,7 @@ class _Loop:
                 self._advance_all()
                 if self._stopping and not self._transfers and not self._runnable:
                     break
-                timeout = self._next_timeout()
-                for key, mask in selector.select(timeout):
-                    if key.fileobj is wake_r:
-                        with contextlib.suppress(OSError):
-                            wake_r.recv(4096)
-                        continue
-                    action = 0
-                    if mask & selectors.EVENT_READ:
-                        action |= pycurl.CSELECT_IN
-                    if mask & selectors.EVENT_WRITE:
-                        action |= pycurl.CSELECT_OUT
-                    multi.socket_action(key.fd, action)
+                self._poll(self._next_timeout())
                 now = time.monotonic()
                 if self._curl_due is not None and now >= self._curl_due:
                     self._curl_due = None
@@ -568,6 +558,23 @@ class _Loop:
             self._fail_all("the fetcher was closed")  # nothing should be left: just in case
         finally:
             self._shut()
+
+    def _poll(self, timeout: float | None) -> None:
+        """Wait up to ``timeout`` for the sockets libcurl watches (or a wake-up), and hand
+        libcurl what became ready."""
+        multi, wake_r = self._multi, self._wake_r
+        assert multi is not None and self._selector is not None
+        for key, mask in self._selector.select(timeout):
+            if key.fileobj is wake_r:
+                with contextlib.suppress(OSError):
+                    wake_r.recv(4096)  # type: ignore[union-attr]
+                continue
+            action = 0
+            if mask & selectors.EVENT_READ:
+                action |= pycurl.CSELECT_IN
+            if mask & selectors.EVENT_WRITE:
+                action |= pycurl.CSELECT_OUT
+            multi.socket_action(key.fd, action)
 
     def _take_inbox(self) -> None:
         with self._lock:
@@ -655,6 +662,14 @@ class _Loop:
             while self._runnable:
                 task, value, error = self._runnable.popleft()
                 self._advance(task, value, error)
+                if self._connecting and self._runnable:
+                    # A new connection's request is sent once its socket is writable: look
+                    # now, not once every other step has run. Else a first round's requests
+                    # all left together after the last was prepared (measured: at 200 feeds
+                    # on 20 hosts, 80 requests, the first left 20-45 ms late, and every
+                    # host's chain of requests with it).
+                    self._connecting = False
+                    self._poll(0)
             if self._grant():
                 continue
             if self._multi is not None and self._finished():
@@ -689,8 +704,11 @@ class _Loop:
             if len(self._transfers) == 1:
                 self._watch_due = exchange.active + self.timeout
             self._multi.add_handle(handle)  # type: ignore[union-attr]
-            # Have libcurl send it now, not once every other step waiting has run.
+            # Have libcurl send it now, not once every other step waiting has run: on a
+            # connection kept from before it goes out here; a new one's goes out when
+            # ``_poll`` finds it connected.
             self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)  # type: ignore[union-attr]
+            self._connecting = True
         elif kind is _Lookup:
             self._look_up(task, step)  # type: ignore[arg-type]
         else:
