@@ -520,6 +520,26 @@ def test_conditional_get_answers_304_from_the_cache(make_fetcher: Make, server, 
     assert second.headers["etag"] == '"v1"' and second.final_url == url
 
 
+def test_a_run_reads_only_the_entries_the_cache_had(make_fetcher: Make, server, tmp_path) -> None:
+    """``fetch_each`` asks the cache once which URLs it has; a URL it did not have is not
+    looked up again before its request (a first build's lookups would queue behind its
+    writes), and one it had is revalidated as before."""
+    old = server.route("/old.xml", body=b"<rss>old</rss>", etag='"o"')
+    new = [server.route(f"/new/{n}.xml", body=b"<rss>new</rss>") for n in range(3)]
+    cache = HttpCache(tmp_path)
+    fetcher = make_fetcher(cache)
+    assert fetcher.fetch(old).ok
+    cache.flush()
+    read: list[str] = []
+    cache._db.set_trace_callback(read.append)
+    results = {r.url: r for r in fetcher.fetch_each([old, *new])}
+    cache._db.set_trace_callback(None)
+    assert results[old].not_modified and all(results[u].status == 200 for u in new)
+    looked_up = [q for q in read if q.startswith("SELECT meta, body")]
+    assert len(looked_up) == 1 and old in looked_up[0], looked_up
+    assert all(cache.get(u).body == b"<rss>new</rss>" for u in new)  # stored all the same
+
+
 def test_last_modified_alone_revalidates(make_fetcher: Make, server, tmp_path) -> None:
     url = server.route("/lm", body=b"x", last_modified=LAST_MODIFIED)
     fetcher = make_fetcher(HttpCache(tmp_path))

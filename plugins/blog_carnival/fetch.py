@@ -1186,7 +1186,8 @@ class Fetcher(Closing):
         here: deque[str] = deque()
         network: list[str] = []
         urls = list(dict.fromkeys(urls))
-        maybe = self._maybe_from_cache(urls)
+        stored = self.cache.stored_among(urls) if self.cache is not None else set()
+        maybe = self._maybe_from_cache(stored)
         for url in urls:
             if (maybe is None or url in maybe) and self.answers_from_cache(url):
                 here.append(url)
@@ -1224,7 +1225,7 @@ class Fetcher(Closing):
                 read(result)
 
         tasks = [
-            _Task(self._logged(url, self._bulk(url, key, closing)), done)
+            _Task(self._logged(url, self._bulk(url, key, closing, url in stored)), done)
             for url, key, closing in _by_host(network, self.settings.per_host)
         ]
         if tasks:
@@ -1270,15 +1271,15 @@ class Fetcher(Closing):
             and self.cache.stored_fresh(url, s.max_freshness)
         )
 
-    def _maybe_from_cache(self, urls: list[str]) -> set[str] | None:
-        """Which of ``urls`` ``answers_from_cache`` may say yes to: none when nothing can be
-        fresh, those stored (one query for them all) otherwise; None: any of them (offline)."""
+    def _maybe_from_cache(self, stored: set[str]) -> set[str] | None:
+        """Which URLs ``answers_from_cache`` may say yes to: none when nothing can be fresh,
+        those ``stored`` otherwise; None: any of them (offline)."""
         s = self.settings
         if s.offline:
             return None
-        if self.cache is None or s.refresh or s.max_freshness <= 0:
+        if s.refresh or s.max_freshness <= 0:
             return set()
-        return self.cache.stored_among(urls)
+        return stored
 
     def post_form(self, url: str, data: Mapping[str, str]) -> FetchResult:
         """POST ``data`` as application/x-www-form-urlencoded to ``url``; faults are values.
@@ -1338,13 +1339,16 @@ class Fetcher(Closing):
             url, str(current), status, storable_headers(headers), body=body, error=error
         )
 
-    def _bulk(self, url: str, key: str, closing: bool) -> Steps:
+    def _bulk(self, url: str, key: str, closing: bool, stored: bool) -> Steps:
         """``_steps`` for ``fetch_each``: the URL first waits for a slot of its host ``key``
         (hosts take turns), and only then reads the cache, so the first requests of a large
         run go out before the rest are even looked at. ``closing``: the host's connection
-        is closed after this request."""
+        is closed after this request. ``stored``: the cache had the URL when the run began
+        (else it is not read: a first build's lookups would wait for its writes)."""
         yield _Slot(key, None)
-        return (yield from self._steps(url, False, self.cache, held=key, closing=closing))
+        return (
+            yield from self._steps(url, False, self.cache, held=key, closing=closing, stored=stored)
+        )
 
     def _steps(
         self,
@@ -1353,11 +1357,12 @@ class Fetcher(Closing):
         cache: HttpCache | None,
         held: str | None = None,
         closing: bool = False,
+        stored: bool = True,
     ) -> Steps:
         """One URL under the fetch policy. ``held``: a slot already taken for it (given back
-        here)."""
+        here). ``stored``: False when the cache is known not to have it (not read then)."""
         try:
-            before = self._before_network(url, cache)
+            before = self._before_network(url, cache, stored)
         except BaseException:
             if held is not None:
                 self._loop.free(held)
@@ -1373,12 +1378,13 @@ class Fetcher(Closing):
         return (yield from self._network(url, parsed, cached, durable, cache, held, closing))
 
     def _before_network(
-        self, url: str, cache: HttpCache | None
+        self, url: str, cache: HttpCache | None, stored: bool = True
     ) -> FetchResult | tuple[httpx.URL, CachedResponse | None]:
         """What needs no request: an answer from the cache, or a refusal; else the parsed URL
         and what the cache has of it."""
         s = self.settings
-        cached = cache.get(url) if cache is not None and isinstance(url, str) else None
+        readable = cache is not None and stored and isinstance(url, str)
+        cached = cache.get(url) if readable else None  # type: ignore[union-attr]
         if cached is not None and (
             s.offline or (not s.refresh and cache.is_fresh(cached, s.max_freshness))
         ):
