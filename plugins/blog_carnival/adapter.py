@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -125,6 +126,11 @@ def on_articles_init(generator) -> None:
         return
     state.results, state.to_fetch = core.from_locks(state.carnivals, state.settings.today)
     state.pending = None
+    if state.to_fetch:
+        # The heap built so far is left out of garbage collection now, as resolving does
+        # (``core.Resolving``, which ends it): else a full collection fell just here, before
+        # the first request, 20-32 ms of a 200-feed build (none in the site's own build).
+        gc.freeze()
     if state.to_fetch and core.mostly_stored(state.settings, state.to_fetch):
         advance = state.showing.enter_context(fetch_progress(console))
         state.pending = core.start_resolving(state.settings, state.to_fetch, advance)

@@ -13,8 +13,8 @@ unconditional GET. A durable write is synced before ``put`` returns. A bulk run'
 (``durable=False``) wait in memory and are committed ``WRITE_BATCH`` at a time (and on
 ``close``), by a writer thread of the cache's own: a commit per response cost a build of
 2,000 feeds about 0.5 s of CPU, most of it threads queueing for the database, and a commit
-in the fetching loop's thread held up its requests. An entry lost to a crash or a power cut before its commit
-is fetched again. A cache that
+in the fetching loop's thread held up its requests. An entry lost to a crash or a power cut
+before its commit is fetched again. A cache that
 cannot be opened is named once and the build fetches without it; it never fails a fetch.
 An older cache folder's files (one per URL) are removed when the database is created.
 
