@@ -204,16 +204,13 @@ class Build:
     after_last: float | None = None
 
 
-def build(
-    tmp: Path, carnival: Path, cache: Path, farm: FarmProcess, args, *, refresh: bool = False
-) -> Build:
-    out = tmp / "out"
-    shutil.rmtree(out, ignore_errors=True)
+def build_command(
+    out: Path, carnival: Path, cache: Path, farm: FarmProcess, args, *, refresh: bool = False
+) -> tuple[list[str], dict[str, str]]:
+    """The arguments to ``pelican`` (run in ``args.site``) and the environment of one build
+    of ``carnival`` against ``farm`` into ``out``."""
     hosts = ",".join(f'"{h}"' for h in farm.addresses())
-    cmd = [
-        sys.executable,
-        "-m",
-        "pelican",
+    pelican_args = [
         "content",
         "-s",
         "pelicanconf.py",
@@ -229,6 +226,16 @@ def build(
     ]
     env = {**os.environ, "CARNIVAL_OFFLINE": "", "CARNIVAL_TODAY": TODAY}
     env["CARNIVAL_REFRESH"] = "true" if refresh else ""
+    return pelican_args, env
+
+
+def build(
+    tmp: Path, carnival: Path, cache: Path, farm: FarmProcess, args, *, refresh: bool = False
+) -> Build:
+    out = tmp / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    pelican_args, env = build_command(out, carnival, cache, farm, args, refresh=refresh)
+    cmd = [sys.executable, "-m", "pelican", *pelican_args]
     before = farm.stats()["requests"]
     farm.window()
     started = time.time()
