@@ -55,7 +55,7 @@ import socket
 import threading
 import time
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -1644,9 +1644,7 @@ def _by_host(urls: list[str], per_host: int) -> list[tuple[str, str, bool]]:
     among the last ``per_host`` of that host: after those nothing more is asked of the host,
     so their connections are not kept."""
     keys = [_host_key(url) for url in urls]
-    left = dict.fromkeys(keys, 0)
-    for key in keys:
-        left[key] += 1
+    left = Counter(keys)
     marked = []
     for url, key in zip(urls, keys, strict=True):
         left[key] -= 1
